@@ -1,0 +1,59 @@
+# Cuspid: `make run` serves the platform on the embedded default; `make test` runs the suite.
+# Both install what they need first: uv (from PyPI, when missing), Python packages from
+# uv.lock, front-end packages from package-lock.json.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.venv
+
+UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
+PY := $(UV) run --frozen --no-sync python
+MANAGE := $(PY) manage.py
+PROD_CHECK_ENV := DJANGO_SETTINGS_MODULE=config.settings.production \
+	CUSPID_SECRET_KEY=$$(python3 -c 'import secrets; print(secrets.token_urlsafe(64))') \
+	CUSPID_ALLOWED_HOSTS=cuspid.example
+
+.PHONY: help install run test lint format pytest bench clean
+
+help:
+	@echo "make run    install, migrate, seed the demo and serve on http://127.0.0.1:$${CUSPID_PORT:-8000}/"
+	@echo "make test   install, lint and run the whole test suite"
+	@echo "make lint   ruff, mypy, import-linter, migrations and deploy checks"
+
+$(CURDIR)/.tools/bin/uv:
+	python3 -m venv $(CURDIR)/.tools
+	$(CURDIR)/.tools/bin/pip install --quiet --disable-pip-version-check uv
+
+install: $(UV)
+	$(UV) sync --frozen
+	npm ci --no-audit --no-fund --loglevel=error
+	npm run --silent build
+
+run: install
+	$(MANAGE) collectstatic --noinput --verbosity 0
+	$(MANAGE) migrate --noinput
+	$(MANAGE) seed_demo
+	$(MANAGE) serve
+
+lint: install
+	$(UV) run --frozen --no-sync ruff check .
+	$(UV) run --frozen --no-sync ruff format --check .
+	$(UV) run --frozen --no-sync mypy
+	$(UV) run --frozen --no-sync lint-imports
+	$(MANAGE) makemigrations --check --dry-run
+	$(PROD_CHECK_ENV) $(MANAGE) check --deploy --fail-level WARNING
+
+format: install
+	$(UV) run --frozen --no-sync ruff check --fix .
+	$(UV) run --frozen --no-sync ruff format .
+
+pytest:
+	$(UV) run --frozen --no-sync pytest $(PYTEST_ARGS)
+
+test: lint
+	$(MAKE) --no-print-directory pytest
+
+clean:
+	rm -rf .venv .tools node_modules static/dist .pytest_cache .mypy_cache .ruff_cache

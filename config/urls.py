@@ -1,0 +1,18 @@
+"""The URL map: pages, allauth, the API, health checks."""
+
+from django.urls import include, path
+
+from config.api import api
+
+urlpatterns = [
+    path("", include("cuspid.web.urls")),
+    path("", include("cuspid.tenancy.urls")),
+    path("", include("cuspid.accounts.urls")),
+    path("accounts/", include("allauth.urls")),
+    path("api/v1/", api.urls),
+]
+
+handler400 = "cuspid.web.errors.bad_request"
+handler403 = "cuspid.web.errors.permission_denied"
+handler404 = "cuspid.web.errors.page_not_found"
+handler500 = "cuspid.web.errors.server_error"

@@ -1,0 +1,1 @@
+"""Cuspid: one Django app per domain (see docs/architecture.md)."""

@@ -1,0 +1,1 @@
+"""Organisations (clinics and labs), memberships with roles, clinic-lab connections, the Actor."""

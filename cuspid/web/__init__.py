@@ -1,0 +1,1 @@
+"""The browser UI: layout, navigation, dashboards, health checks and error pages."""

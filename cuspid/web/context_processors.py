@@ -1,0 +1,41 @@
+"""Navigation for the base layout, by role."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+from cuspid.tenancy.policies import can_manage_members, can_view_connections
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str | Promise
+    url: str
+    url_name: str
+
+
+def navigation(request: HttpRequest) -> dict[str, object]:
+    """``nav_items`` for the signed-in user's role, and the organisations for the switcher."""
+    actor = getattr(request, "actor", None)
+    items: list[NavItem] = []
+    if getattr(request, "user", None) is not None and request.user.is_authenticated:
+        items.append(NavItem(_("Dashboard"), reverse("web:dashboard"), "dashboard"))
+        if actor is not None and can_view_connections(actor):
+            items.append(
+                NavItem(_("Connections"), reverse("tenancy:connection_list"), "connection_list")
+            )
+        if actor is not None and can_manage_members(actor):
+            items.append(NavItem(_("Members"), reverse("tenancy:member_list"), "member_list"))
+        items.append(NavItem(_("Profile"), reverse("accounts:profile"), "profile"))
+    match = getattr(request, "resolver_match", None)
+    return {
+        "nav_items": items,
+        "nav_current": match.url_name if match else None,
+        "actor": actor,
+        "switchable_memberships": getattr(request, "memberships", []),
+    }

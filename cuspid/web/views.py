@@ -1,0 +1,34 @@
+"""The dashboard: one page per role, each saying what to do next."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from cuspid.tenancy.enums import ConnectionStatus, Role
+from cuspid.tenancy.policies import can_manage_members, can_view_connections
+from cuspid.tenancy.selectors import lab_connection_list_for, member_list_for
+
+
+@login_required
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """The signed-in user's home. Users without an organisation see the operator page."""
+    actor = getattr(request, "actor", None)
+    if actor is None:
+        return render(request, "web/dashboard_operator.html")
+    context: dict[str, object] = {"role": actor.role, "organization": actor.organization}
+    if can_view_connections(actor):
+        connections = list(lab_connection_list_for(actor=actor))
+        context["connections"] = connections
+        context["active_connections"] = sum(
+            1 for c in connections if c.status == ConnectionStatus.ACTIVE
+        )
+    if can_manage_members(actor):
+        members = list(member_list_for(actor=actor))
+        context["member_count"] = sum(1 for m in members if m.is_active)
+        context["roles"] = sorted({Role(m.role).label for m in members if m.is_active})
+    template = "web/dashboard_patient.html" if actor.role == Role.PATIENT else "web/dashboard.html"
+    return render(request, template, context)
