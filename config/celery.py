@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from celery import Celery, Task
 
@@ -10,7 +11,7 @@ from celery import Celery, Task
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
 
-class CuspidTask(Task):  # type: ignore[misc]  # celery ships no type information
+class CuspidTask(Task[Any, Any]):
     """Default base for every task: late ack, and retry any error with exponential backoff.
 
     Tasks must be idempotent (they load by id and call a service), so a retry or a

@@ -1,0 +1,99 @@
+"""Shared fixtures. Tests that need PostgreSQL, Redis or Chromium skip without them, except
+under ``CUSPID_REQUIRE_ALL=1`` (CI), where a missing service fails the test instead."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test import Client
+
+from cuspid.accounts.models import User
+from cuspid.tenancy.enums import Role
+from cuspid.tenancy.models import LabConnection, Membership, Organization
+from tests.factories import (
+    make_lab,
+    make_lab_connection,
+    make_membership,
+    make_organization,
+    make_user,
+)
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def require_service(available: bool, reason: str) -> None:
+    """Skip when a service is missing, or fail under CUSPID_REQUIRE_ALL (CI)."""
+    if available:
+        return
+    if settings.CUSPID_REQUIRE_ALL:
+        pytest.fail(f"CUSPID_REQUIRE_ALL is set but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def postgres_db(db: None) -> None:
+    """The test database is PostgreSQL (CUSPID_DATABASE_URL)."""
+    require_service(connection.vendor == "postgresql", "the database is not PostgreSQL")
+
+
+@pytest.fixture
+def chromium_path() -> Path:
+    require_service(
+        CHROMIUM.exists() and shutil.which(str(CHROMIUM)) is not None,
+        "Chromium is not installed at /usr/bin/chromium",
+    )
+    return CHROMIUM
+
+
+@pytest.fixture
+def clinic(db: None) -> Organization:
+    return make_organization(name="North Clinic")
+
+
+@pytest.fixture
+def other_clinic(db: None) -> Organization:
+    return make_organization(
+        name="South Clinic", country="US", region="US-NY", time_zone="America/New_York"
+    )
+
+
+@pytest.fixture
+def lab(db: None) -> Organization:
+    return make_lab(name="Bright Lab")
+
+
+@pytest.fixture
+def connection_(clinic: Organization, lab: Organization) -> LabConnection:
+    return make_lab_connection(clinic=clinic, lab=lab)
+
+
+@pytest.fixture
+def member_of(db: None) -> Callable[[Organization, Role], Membership]:
+    """Make a new user with one membership: ``member_of(clinic, Role.CLINICIAN)``."""
+
+    def make(organization: Organization, role: Role) -> Membership:
+        return make_membership(organization=organization, role=role)
+
+    return make
+
+
+@pytest.fixture
+def signed_in() -> Callable[[User], Client]:
+    """A Django test client signed in as the given user."""
+
+    def make(user: User) -> Client:
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def user(db: None) -> User:
+    return make_user()
