@@ -26,10 +26,14 @@ $(CURDIR)/.tools/bin/uv:
 	python3 -m venv $(CURDIR)/.tools
 	$(CURDIR)/.tools/bin/pip install --quiet --disable-pip-version-check uv
 
-install: $(UV)
+install: $(UV) node_modules/.package-lock.json
 	$(UV) sync --frozen
-	npm ci --no-audit --no-fund --loglevel=error
 	npm run --silent build
+
+# npm ci starts from an empty node_modules; run it again only when the lock file changes.
+node_modules/.package-lock.json: package-lock.json package.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
 
 run: install
 	$(MANAGE) collectstatic --noinput --verbosity 0

@@ -76,18 +76,26 @@ TEMPLATES = [
     },
 ]
 
-DATABASES: dict[str, Any] = {
-    "default": dj_database_url.parse(env.database_url, conn_max_age=60, conn_health_checks=True)
-}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL lets the web process read while the worker writes; IMMEDIATE avoids lock upgrades.
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"]["OPTIONS"] = {
-        "init_command": (
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;"
-        ),
-        "transaction_mode": "IMMEDIATE",
-    }
+
+def database_settings(url: str) -> dj_database_url.DBConfig:
+    """Django's settings for the database at ``url``; SQLite is tuned for the embedded default.
+
+    WAL lets the web process read while the worker writes; IMMEDIATE transactions take the
+    write lock up front instead of failing on a lock upgrade; a busy writer is waited for.
+    """
+    database = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        database["CONN_MAX_AGE"] = 0
+        database["OPTIONS"] = {
+            "init_command": (
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;"
+            ),
+            "transaction_mode": "IMMEDIATE",
+        }
+    return database
+
+
+DATABASES: dict[str, Any] = {"default": database_settings(env.database_url)}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
@@ -121,6 +129,9 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = True
 ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED = False
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
 ACCOUNT_PREVENT_ENUMERATION = True
+# The reset form mails only existing accounts: nobody can make Cuspid write to a stranger.
+ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Cuspid] "
 ACCOUNT_RATE_LIMITS: dict[str, str] | bool = {
     "login_failed": "10/5m/ip,10/5m/key",
     "reset_password": "20/m/ip,5/m/key",
@@ -134,6 +145,7 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
+CSRF_FAILURE_VIEW = "cuspid.web.errors.csrf_failure"
 LANGUAGE_COOKIE_HTTPONLY = True
 LANGUAGE_COOKIE_SAMESITE = "Lax"
 
@@ -196,21 +208,28 @@ else:
 DEFAULT_FROM_EMAIL = env.default_from_email
 
 # Celery: JSON only, late acknowledgement, retries with backoff (see config/celery.py).
+# The embedded default keeps its queue in a SQLite file (kombu's SQLAlchemy transport), so
+# tasks queued while no worker runs are still there after a restart.
 CELERY_BROKER_URL = env.broker_url
 CELERY_RESULT_BACKEND = env.result_backend
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_RESULT_EXPIRES = 24 * 60 * 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Redis redelivers a task whose worker died after this long; the SQLAlchemy transport passes
-# its options to create_engine and takes none of these.
-CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = (
-    {"visibility_timeout": 3600} if env.broker_url.startswith(("redis", "rediss")) else {}
-)
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {}
+if env.broker_url.startswith(("redis://", "rediss://")):
+    # Redis redelivers a task whose worker died after an hour; a server that is down fails a
+    # publish (and /readyz) in seconds instead of hanging it.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 5}
+elif env.broker_url.startswith(("sqla+sqlite:", "sqlalchemy+sqlite:")):
+    # The SQLAlchemy transport hands its options to create_engine: wait up to 15 s for the
+    # SQLite write lock the polling worker takes, rather than pysqlite's default 5 s.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"connect_args": {"timeout": 15}}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 NINJA_PAGINATION_PER_PAGE = 50
@@ -235,6 +254,9 @@ LOGGING: dict[str, Any] = {
         "django.server": {"handlers": [], "level": "CRITICAL", "propagate": False},
         "django.request": {"level": "ERROR"},
         "celery": {"level": env.log_level},
+        # Celery's "succeeded" line prints the task's return value; tasks pass ids, but a
+        # result must never reach the log. Failures and retries still log at WARNING+.
+        "celery.app.trace": {"level": "WARNING"},
     },
 }
 

@@ -11,9 +11,13 @@ from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
+from kombu.transport.sqlalchemy import Channel as SQLAlchemyChannel
+from kombu.transport.virtual import Channel as VirtualChannel
 
 logger = logging.getLogger(__name__)
+
+BROKER_TIMEOUT_SECONDS = 3
 
 
 def _database() -> None:
@@ -31,8 +35,21 @@ def _blobs() -> None:
 
 
 def _broker() -> None:
-    with current_app.connection_for_write() as broker:
-        broker.ensure_connection(max_retries=1, timeout=2)
+    # Opening a connection proves little for the embedded (SQLAlchemy) transport, which only
+    # touches its database when a queue is used; declaring the default queue does touch it
+    # (on Redis it is one harmless LLEN). A real AMQP server is checked by the handshake,
+    # and re-declaring its durable queue with other arguments would be refused.
+    with current_app.connection_for_write(connect_timeout=BROKER_TIMEOUT_SECONDS) as broker:
+        broker.ensure_connection(max_retries=0, timeout=BROKER_TIMEOUT_SECONDS)
+        channel = broker.default_channel
+        if isinstance(channel, VirtualChannel):
+            try:
+                channel.queue_declare(queue=current_app.conf.task_default_queue)
+            finally:
+                if isinstance(channel, SQLAlchemyChannel):
+                    # kombu never closes a channel's session: without this every probe would
+                    # hold a pooled connection until garbage collection; fifteen exhaust the pool.
+                    channel.session.close()
 
 
 CHECKS: dict[str, Callable[[], None]] = {
@@ -43,14 +60,14 @@ CHECKS: dict[str, Callable[[], None]] = {
 
 
 @never_cache
-@require_GET
+@require_safe
 def healthz(request: HttpRequest) -> JsonResponse:
     """The process is alive and answering."""
     return JsonResponse({"status": "ok"})
 
 
 @never_cache
-@require_GET
+@require_safe
 def readyz(request: HttpRequest) -> JsonResponse:
     """Ready to serve: the database answers, the blob directory is writable, the broker is up.
 
