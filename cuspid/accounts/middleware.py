@@ -8,6 +8,8 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils import translation
 
+from cuspid.accounts.language import set_language_cookie
+
 
 class UserLanguageMiddleware:
     """Runs after authentication; the user's saved language wins over the cookie."""
@@ -18,7 +20,14 @@ class UserLanguageMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = request.user
-        if user.is_authenticated and user.language in self.supported:
-            translation.activate(user.language)
-            request.LANGUAGE_CODE = user.language
-        return self.get_response(request)
+        language = user.language if user.is_authenticated else ""
+        if language not in self.supported:
+            return self.get_response(request)
+        translation.activate(language)
+        request.LANGUAGE_CODE = language
+        response = self.get_response(request)
+        cookie = settings.LANGUAGE_COOKIE_NAME
+        if request.COOKIES.get(cookie) != language and cookie not in response.cookies:
+            # Keep the cookie in step so pages after sign-out stay in the user's language.
+            set_language_cookie(response, language)
+        return response

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -13,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from cuspid.accounts.forms import LanguageForm, ProfileForm
+from cuspid.accounts.language import set_language_cookie
 from cuspid.accounts.models import User
 from cuspid.accounts.services import user_language_set, user_profile_update
 from cuspid.core.errors import NotAuthenticated
@@ -41,7 +41,7 @@ def profile(request: HttpRequest) -> HttpResponse:
         translation.activate(user.language)
         messages.success(request, _("Your profile was saved."))
         response = redirect("accounts:profile")
-        _set_language_cookie(response, user.language)
+        set_language_cookie(response, user.language)
         return response
     return render(request, "accounts/profile.html", {"form": form})
 
@@ -60,16 +60,5 @@ def language_set(request: HttpRequest) -> HttpResponse:
         language = form.cleaned_data["language"]
         if request.user.is_authenticated:
             user_language_set(user=_user(request), language=language)
-        _set_language_cookie(response, language)
+        set_language_cookie(response, language)
     return response
-
-
-def _set_language_cookie(response: HttpResponse, language: str) -> None:
-    response.set_cookie(
-        settings.LANGUAGE_COOKIE_NAME,
-        language,
-        max_age=settings.LANGUAGE_COOKIE_AGE,
-        secure=settings.LANGUAGE_COOKIE_SECURE,
-        httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
-        samesite="Lax",
-    )

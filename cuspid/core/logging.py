@@ -48,8 +48,26 @@ class RedactFilter(logging.Filter):
         return True
 
 
+def _scrubbed(value: Any) -> Any:
+    """An ``extra=`` value made safe for the log: text redacted, objects as redacted text.
+
+    Libraries attach objects whose text carries PHI (Django puts the request, whose repr
+    holds the full path and query string, on every ``django.request`` record).
+    """
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _scrubbed(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_scrubbed(v) for v in value]
+    return redact(value if isinstance(value, str) else str(value))
+
+
 class JsonFormatter(logging.Formatter):
-    """Format a record as one JSON object: time (UTC), level, logger, message, request id."""
+    """Format a record as one JSON object: time (UTC), level, logger, message, request id.
+
+    Fields passed through ``extra=`` and the exception text are redacted like the message.
+    """
 
     def format(self, record: logging.LogRecord) -> str:
         payload: dict[str, Any] = {
@@ -61,7 +79,7 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in vars(record).items():
             if key not in _STANDARD_ATTRS and key not in payload:
-                payload[key] = value
+                payload[key] = _scrubbed(value)
         if record.exc_info:
             payload["exception"] = redact(self.formatException(record.exc_info))
         return json.dumps(payload, default=str, ensure_ascii=False)

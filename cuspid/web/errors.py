@@ -33,6 +33,23 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     return _page(request, 404)
 
 
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """``CSRF_FAILURE_VIEW``: Cuspid's page (an expired or forged form) instead of Django's.
+
+    Django's stock page names the framework and carries an inline style the CSP blocks.
+    """
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "CSRF check failed.", "code": "csrf_failed"}, status=403)
+    # The 400 page's advice ("go back and try again") fits an expired form; the 403 one,
+    # about roles, does not.
+    return TemplateResponse(request, "400.html", status=403).render()
+
+
+def page_not_found_view(request: HttpRequest) -> HttpResponse:
+    """A route that exists only to be closed: answers like any unknown URL."""
+    return _page(request, 404)
+
+
 def server_error(request: HttpRequest) -> HttpResponse:
     # The 500 page must not depend on the database or on context processors that may fail.
     if request.path.startswith("/api/"):

@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from cuspid.tenancy.enums import ConnectionStatus, Role
+from cuspid.tenancy.enums import Role
 from cuspid.tenancy.policies import can_manage_members, can_view_connections
 from cuspid.tenancy.selectors import lab_connection_list_for, member_list_for
 
@@ -21,14 +21,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         return render(request, "web/dashboard_operator.html")
     context: dict[str, object] = {"role": actor.role, "organization": actor.organization}
     if can_view_connections(actor):
-        connections = list(lab_connection_list_for(actor=actor))
-        context["connections"] = connections
-        context["active_connections"] = sum(
-            1 for c in connections if c.status == ConnectionStatus.ACTIVE
-        )
+        context["connections"] = list(lab_connection_list_for(actor=actor))
     if can_manage_members(actor):
-        members = list(member_list_for(actor=actor))
-        context["member_count"] = sum(1 for m in members if m.is_active)
-        context["roles"] = sorted({Role(m.role).label for m in members if m.is_active})
+        context["member_count"] = member_list_for(actor=actor).filter(is_active=True).count()
     template = "web/dashboard_patient.html" if actor.role == Role.PATIENT else "web/dashboard.html"
     return render(request, template, context)
