@@ -11,6 +11,12 @@ from django.utils.translation import gettext_lazy as _
 
 from cuspid.tenancy.policies import can_manage_members, can_view_connections
 
+# Pages below a section mark that section's nav item as current.
+_SECTION_OF = {
+    "member_detail": "member_list",
+    "account_change_password": "profile",
+}
+
 
 @dataclass(frozen=True)
 class NavItem:
@@ -33,9 +39,10 @@ def navigation(request: HttpRequest) -> dict[str, object]:
             items.append(NavItem(_("Members"), reverse("tenancy:member_list"), "member_list"))
         items.append(NavItem(_("Profile"), reverse("accounts:profile"), "profile"))
     match = getattr(request, "resolver_match", None)
+    current = match.url_name if match else None
     return {
         "nav_items": items,
-        "nav_current": match.url_name if match else None,
+        "nav_current": _SECTION_OF.get(current or "", current),
         "actor": actor,
         "switchable_memberships": getattr(request, "memberships", []),
     }

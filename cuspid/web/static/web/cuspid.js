@@ -1,8 +1,8 @@
-// Small progressive enhancements. Every page works without this file.
+// Small progressive enhancements. Every page works without this file, and nothing here may
+// change the page's context on its own (WCAG 3.2.2): the organization switcher, for one,
+// submits only when its button is pressed.
 document.addEventListener("DOMContentLoaded", () => {
-  // Submit the organization switcher as soon as a choice is made; the button stays for
-  // keyboard and no-JS users.
-  for (const select of document.querySelectorAll("select[data-autosubmit]")) {
-    select.addEventListener("change", () => select.form.requestSubmit());
-  }
+  // After a rejected form, put the keyboard on the first field that needs attention.
+  const invalid = document.querySelector("main [aria-invalid='true']");
+  if (invalid instanceof HTMLElement) invalid.focus();
 });

@@ -1,0 +1,202 @@
+"""User journeys in the system Chromium, against a live server seeded with the demo data.
+
+One browser per module, a fresh context per test. Every page visited is checked for Content
+Security Policy violations, script errors and failed loads. Each Playwright step is bounded
+(``STEP_MS``), so a broken page fails in seconds instead of hanging the suite.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, expect, sync_playwright
+from pytest_django.fixtures import Settings
+from pytest_django.live_server_helper import LiveServer
+
+from cuspid.tenancy.models import Membership
+from cuspid.web.demo import seed_demo
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+STEP_MS = 10_000
+CLINICIAN = "dentist@maplegrove.example"
+DESIGNER = "designer@northstar.example"
+CLINIC_ADMIN = "admin@maplegrove.example"
+FIRST_CLINIC = "Maple Grove Dental (demo)"
+SECOND_CLINIC = "Riverbend Family Dentistry (demo)"
+LAB = "Northstar Dental Lab (demo)"
+
+
+class _BrowserHolder:
+    """Starts Chromium on first use, once per module; the ``chromium_path`` check comes first."""
+
+    def __init__(self) -> None:
+        self._playwright: Playwright | None = None
+        self._browser: Browser | None = None
+
+    def get(self, executable: Path) -> Browser:
+        if self._browser is None:
+            self._playwright = sync_playwright().start()
+            self._browser = self._playwright.chromium.launch(
+                executable_path=str(executable), args=CHROMIUM_ARGS, timeout=30_000
+            )
+        return self._browser
+
+    def close(self) -> None:
+        if self._browser is not None:
+            self._browser.close()
+        if self._playwright is not None:
+            self._playwright.stop()
+
+
+@pytest.fixture(scope="module")
+def browser_holder() -> Iterator[_BrowserHolder]:
+    holder = _BrowserHolder()
+    yield holder
+    holder.close()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _allow_orm_beside_playwright() -> Iterator[None]:
+    """Playwright's sync API keeps an event loop in this thread, so Django would refuse the
+    test's own ORM calls (seeding, the database flush after each test) as if they ran in async
+    code. Allowed for this module only, from before the first test until after the last."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        yield
+
+
+@dataclass
+class PageProblems:
+    """What the browser reported while a test ran: CSP violations, errors, failed loads."""
+
+    messages: list[str] = field(default_factory=list)
+
+    def record_console(self, message: ConsoleMessage) -> None:
+        text = message.text
+        if "Content Security Policy" in text or "Content-Security-Policy" in text:
+            self.messages.append(f"CSP: {text}")
+        elif message.type == "error" and not text.startswith("Failed to load resource"):
+            self.messages.append(f"console error: {text}")
+
+
+@pytest.fixture
+def problems() -> PageProblems:
+    return PageProblems()
+
+
+@pytest.fixture
+def page(
+    chromium_path: Path, browser_holder: _BrowserHolder, problems: PageProblems
+) -> Iterator[Page]:
+    context = browser_holder.get(chromium_path).new_context(
+        viewport={"width": 1280, "height": 800}, locale="en-CA"
+    )
+    context.set_default_timeout(STEP_MS)
+    context.set_default_navigation_timeout(STEP_MS)
+    page = context.new_page()
+    page.on("console", problems.record_console)
+    page.on("pageerror", lambda error: problems.messages.append(f"page error: {error}"))
+    # Any failed sub-resource (a stylesheet, a script) is a bug; the document itself may be a
+    # deliberate 403 or 404.
+    page.on(
+        "response",
+        lambda response: (
+            problems.messages.append(f"{response.status} {response.url}")
+            if response.status >= 400 and response.request.resource_type != "document"
+            else None
+        ),
+    )
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def demo_passwords(transactional_db: None, settings: Settings, tmp_path: Path) -> dict[str, str]:
+    """The demo organisations and users, committed so the live server sees them."""
+    settings.VAR_DIR = tmp_path
+    return {login.email: login.password for login in seed_demo()}
+
+
+def _sign_in(page: Page, base_url: str, email: str, password: str) -> None:
+    page.goto(f"{base_url}/")
+    expect(page).to_have_url(re.compile(r"/accounts/login/\?next=/$"))
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("main").get_by_role("button", name="Sign in").click()
+
+
+def test_clinician_signs_in_switches_clinic_and_language(
+    page: Page, live_server: LiveServer, demo_passwords: dict[str, str], problems: PageProblems
+) -> None:
+    _sign_in(page, live_server.url, CLINICIAN, demo_passwords[CLINICIAN])
+
+    expect(page.get_by_role("heading", level=1)).to_have_text(FIRST_CLINIC)
+    nav = page.get_by_role("navigation", name="Main")
+    expect(nav.get_by_role("link", name="Dashboard")).to_have_attribute("aria-current", "page")
+    expect(nav.get_by_role("link", name="Connections")).to_be_visible()
+    expect(nav.get_by_role("link", name="Members")).to_have_count(0)  # not an org admin
+
+    page.get_by_label("Organization").select_option(label=f"{SECOND_CLINIC} — Clinician")
+    page.get_by_role("button", name="Switch").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(SECOND_CLINIC)
+    expect(page.get_by_label("Organization")).to_have_value(
+        str(
+            Membership.objects.get(
+                user__email=CLINICIAN, organization__name=SECOND_CLINIC
+            ).organization_id
+        )
+    )
+
+    page.get_by_role("button", name="Français").click()
+    expect(page.locator("html")).to_have_attribute("lang", "fr")
+    expect(page.get_by_role("heading", level=1)).to_have_text(SECOND_CLINIC)
+    nav = page.get_by_role("navigation", name="Menu principal")
+    expect(nav.get_by_role("link", name="Tableau de bord")).to_have_attribute(
+        "aria-current", "page"
+    )
+    expect(page.get_by_text("Vos laboratoires partenaires")).to_be_visible()
+
+    page.get_by_role("button", name="Se déconnecter").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Connexion à Cuspid")
+    assert not problems.messages, "\n".join(problems.messages)
+
+
+def test_lab_designer_guessing_clinic_urls_gets_not_found(
+    page: Page, live_server: LiveServer, demo_passwords: dict[str, str], problems: PageProblems
+) -> None:
+    _sign_in(page, live_server.url, DESIGNER, demo_passwords[DESIGNER])
+    expect(page.get_by_role("heading", level=1)).to_have_text(LAB)
+
+    clinic_admin = Membership.objects.get(user__email=CLINIC_ADMIN)
+    response = page.goto(f"{live_server.url}/members/{clinic_admin.id}/")
+    assert response is not None
+    assert response.status == 404
+    expect(page.get_by_role("heading", level=1)).to_have_text("Not found")
+    expect(page.get_by_text(CLINIC_ADMIN)).to_have_count(0)
+    expect(page.get_by_text(FIRST_CLINIC)).to_have_count(0)
+
+    # The member list exists for the lab too, but only its admins may open it.
+    response = page.goto(f"{live_server.url}/members/")
+    assert response is not None
+    assert response.status == 403
+    expect(page.get_by_role("heading", level=1)).to_have_text("Not allowed")
+    expect(page.get_by_text(FIRST_CLINIC)).to_have_count(0)
+
+    page.get_by_role("link", name="Back to your dashboard").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(LAB)
+    assert not problems.messages, "\n".join(problems.messages)
