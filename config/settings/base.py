@@ -254,8 +254,9 @@ LOGGING: dict[str, Any] = {
         "django.server": {"handlers": [], "level": "CRITICAL", "propagate": False},
         "django.request": {"level": "ERROR"},
         "celery": {"level": env.log_level},
-        # Celery's "succeeded" line prints the task's return value; tasks pass ids, but a
-        # result must never reach the log. Failures and retries still log at WARNING+.
+        # Celery's "received" line carries the task's arguments and its "succeeded" line the
+        # return value; tasks pass ids, but neither belongs in a log. Failures still log.
+        "celery.worker.strategy": {"level": "WARNING"},
         "celery.app.trace": {"level": "WARNING"},
     },
 }
