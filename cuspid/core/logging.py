@@ -29,7 +29,8 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _QUERY = re.compile(r"(/[^\s?\"']*)\?[^\s\"']*")
 
 # Attributes every LogRecord has; anything else on a record was passed through ``extra=``.
-_STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# (uvicorn adds ``color_message``, the same text with terminal colour codes.)
+_STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
 
 
 def redact(text: str) -> str:

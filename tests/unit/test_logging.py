@@ -282,3 +282,10 @@ def test_server_error_log_has_the_request_id_and_no_phi(
     assert record["exception"].endswith("ValueError: no chart for [email] at /charts")
     assert EMAIL not in line
     assert "Jane" not in line
+
+
+def test_uvicorn_colour_duplicates_are_left_out() -> None:
+    record = logging.makeLogRecord(
+        {"name": "uvicorn.error", "msg": "Started", "color_message": "\x1b[36mStarted\x1b[0m"}
+    )
+    assert "color_message" not in json.loads(JsonFormatter().format(record))

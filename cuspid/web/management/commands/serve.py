@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -129,6 +130,9 @@ class Command(BaseCommand):
                 str(port),
                 "--no-access-log",
                 "--no-server-header",
+                # uvicorn's own lines as JSON too; Cuspid writes the access line itself.
+                "--log-config",
+                str(Path(settings.BASE_DIR) / "config" / "uvicorn-logging.json"),
                 "--lifespan",
                 "off",
                 "--timeout-graceful-shutdown",
