@@ -1,11 +1,12 @@
-"""Turn domain errors raised by page views into the matching error page."""
+"""Error shaping: domain errors on pages become error pages; API errors are always JSON."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from http import HTTPStatus
 
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 
 from cuspid.core.errors import CuspidError, NotAuthenticated
@@ -32,3 +33,41 @@ class DomainErrorMiddleware:
             template = _TEMPLATES.get(exc.status, "400.html")
             return TemplateResponse(request, template, status=exc.status).render()
         return None
+
+
+_API_CODES = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    429: "throttled",
+}
+
+
+class ApiErrorShapeMiddleware:
+    """Every ``/api/`` error is JSON ``{"detail", "code"}``, whoever produced it.
+
+    ninja and Cuspid's handlers already answer that way; this catches the few answers made
+    below them (ninja's plain-text 405, for one). Headers such as ``Allow`` are kept.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            request.path.startswith("/api/")
+            and response.status_code >= 400
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            code = _API_CODES.get(response.status_code, "error")
+            detail = HTTPStatus(response.status_code).phrase + "."
+            shaped = JsonResponse({"detail": detail, "code": code}, status=response.status_code)
+            for header in ("Allow", "Retry-After", "WWW-Authenticate"):
+                if header in response:
+                    shaped[header] = response[header]
+            return shaped
+        return response

@@ -333,4 +333,6 @@ def test_api_method_not_allowed_names_the_allowed_methods(
     response = signed_in(member_of(clinic, Role.ORG_ADMIN).user).delete("/api/v1/members")
     assert response.status_code == 405
     assert response["Allow"] == "GET"
+    assert response.json() == {"detail": "Method Not Allowed.", "code": "method_not_allowed"}
+    assert response["X-Content-Type-Options"] == "nosniff"
     _assert_reveals_nothing(response)
