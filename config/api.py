@@ -9,6 +9,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import SessionAuth
 
+from cuspid.access.api_guard import operation_guard
 from cuspid.core.errors import CuspidError
 from cuspid.tenancy.api import router as tenancy_router
 
@@ -62,4 +63,6 @@ def _server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
     return _error(request, 500, "Internal error. Quote the request id to support.", "server_error")
 
 
+# Every operation passes its route declaration (cuspid.access.routes) before ninja's auth.
+api.add_decorator(operation_guard, mode="view")
 api.add_router("/", tenancy_router)

@@ -63,6 +63,7 @@ class Env:
     default_from_email: str
     redis_url: str
     require_all: bool
+    audit_signing_key: Path
 
     @classmethod
     def load(cls) -> Env:
@@ -86,6 +87,9 @@ class Env:
             default_from_email=_raw("CUSPID_DEFAULT_FROM_EMAIL", "Cuspid <no-reply@localhost>"),
             redis_url=_raw("CUSPID_REDIS_URL", "redis://127.0.0.1:6379/0"),
             require_all=_bool("CUSPID_REQUIRE_ALL", False),
+            audit_signing_key=Path(
+                _raw("CUSPID_AUDIT_SIGNING_KEY", str(var_dir / "keys" / "audit_signing_key.pem"))
+            ).resolve(),
         )
 
 

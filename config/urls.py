@@ -8,7 +8,9 @@ from cuspid.web.errors import page_not_found_view
 urlpatterns = [
     path("", include("cuspid.web.urls")),
     path("", include("cuspid.tenancy.urls")),
+    path("", include("cuspid.audit.urls")),
     path("", include("cuspid.accounts.urls")),
+    path("", include("cuspid.access.urls")),
     # Addresses are managed by clinics and labs (invitations), not by users: allauth's email
     # page would let anyone add an unverified address that then works for sign-in and reset.
     path("accounts/email/", page_not_found_view, name="account_email"),

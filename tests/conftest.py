@@ -6,12 +6,14 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 from django.conf import settings
 from django.db import connection
 from django.test import Client
 
+from cuspid.access import routes
 from cuspid.accounts.models import User
 from cuspid.tenancy.enums import Role
 from cuspid.tenancy.models import LabConnection, Membership, Organization
@@ -97,3 +99,17 @@ def signed_in() -> Callable[[User], Client]:
 @pytest.fixture
 def user(db: None) -> User:
     return make_user()
+
+
+@pytest.fixture
+def declare_public_pages(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """Declare test-only URL names as public pages, for test URL maps with throwaway views.
+
+    ``RouteAccessMiddleware`` refuses any page missing from ``cuspid.access.routes.PAGES``.
+    """
+
+    def declare(*names: str) -> None:
+        extra = dict.fromkeys(names, routes.PUBLIC)
+        monkeypatch.setattr(routes, "PAGES", MappingProxyType({**routes.PAGES, **extra}))
+
+    return declare

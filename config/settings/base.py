@@ -32,6 +32,8 @@ INSTALLED_APPS = [
     "cuspid.core",
     "cuspid.accounts",
     "cuspid.tenancy",
+    "cuspid.audit",
+    "cuspid.access",
     "cuspid.web",
 ]
 
@@ -47,6 +49,8 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "cuspid.accounts.middleware.UserLanguageMiddleware",
     "cuspid.tenancy.middleware.ActorMiddleware",
+    # Every page is declared in cuspid.access.routes; reads of PHI pages are audited here.
+    "cuspid.access.middleware.RouteAccessMiddleware",
     "cuspid.web.middleware.DomainErrorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -120,7 +124,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 # django-allauth: email is the login name; there is no open sign-up.
-ACCOUNT_ADAPTER = "cuspid.accounts.adapter.AccountAdapter"
+ACCOUNT_ADAPTER = "cuspid.web.account_adapter.AuditedAccountAdapter"
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
@@ -171,6 +175,10 @@ STORAGES: dict[str, Any] = {
 CUSPID_BLOB_DIR = env.blob_dir
 CUSPID_HOST = env.host
 CUSPID_PORT = env.port
+# Ed25519 key that signs audit checkpoints; kept outside the database. The embedded default
+# creates it on first use; production requires it to exist (see cuspid/audit/signing.py).
+CUSPID_AUDIT_SIGNING_KEY = env.audit_signing_key
+CUSPID_AUDIT_SIGNING_KEY_CREATE = True
 
 # Security headers. CSP allows no inline script or style anywhere.
 X_FRAME_OPTIONS = "DENY"
@@ -233,6 +241,12 @@ elif env.broker_url.startswith(("sqla+sqlite:", "sqlalchemy+sqlite:")):
     # SQLite write lock the polling worker takes, rather than pysqlite's default 5 s.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"connect_args": {"timeout": 15}}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Celery beat: sign an audit checkpoint every 10 minutes (a no-op when nothing new happened).
+CELERY_BEAT_SCHEDULE: dict[str, Any] = {
+    "audit-checkpoint": {"task": "audit.checkpoint", "schedule": 10 * 60.0},
+    # Record break-glass expiries promptly (also done on the operator's next request).
+    "break-glass-expire": {"task": "access.break_glass_expire", "schedule": 60.0},
+}
 
 NINJA_PAGINATION_PER_PAGE = 50
 

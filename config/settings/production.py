@@ -13,6 +13,8 @@ if len(env.secret_key) < 50:
 SECRET_KEY = env.secret_key
 DEBUG = False
 CUSPID_DEMO_ALLOWED = False
+# The checkpoint signing key is provisioned by the operator, never made up on the fly.
+CUSPID_AUDIT_SIGNING_KEY_CREATE = False
 
 SECURE_SSL_REDIRECT = True
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from cuspid.accounts.models import User
 from cuspid.tenancy.enums import Role
@@ -27,3 +28,11 @@ class Actor:
     @classmethod
     def of(cls, membership: Membership) -> Actor:
         return cls(user=membership.user, membership=membership)
+
+
+class OrganizationActor(Protocol):
+    """Anyone acting in one organisation: a member (``Actor``) or, above tenancy, a platform
+    operator under a break-glass grant. Tenancy's policies and selectors need only this."""
+
+    @property
+    def organization(self) -> Organization: ...

@@ -7,15 +7,17 @@ from uuid import UUID
 from django.http import HttpRequest
 from ninja import Router
 
+from cuspid.access.enforce import acting_actor
+from cuspid.access.interceptor import audit_switch
+from cuspid.access.permissions import Perm
+from cuspid.access.policy import require
+from cuspid.audit.enums import Outcome
+from cuspid.core.errors import NotFound
+from cuspid.tenancy.actor import Actor
 from cuspid.tenancy.middleware import activate_organization
 from cuspid.tenancy.models import LabConnection, Membership
-from cuspid.tenancy.policies import (
-    access_lab_connection,
-    access_membership,
-    require_manage_members,
-    require_view_connections,
-)
-from cuspid.tenancy.requests import actor_from, memberships_from
+from cuspid.tenancy.policies import access_lab_connection, access_membership
+from cuspid.tenancy.requests import memberships_from
 from cuspid.tenancy.schemas import (
     ActiveOrganizationSetIn,
     LabConnectionOut,
@@ -51,11 +53,17 @@ def me_get_api(request: HttpRequest) -> MeOut:
 @router.put("/me/active-organization", response=MeOut, operation_id="me_active_organization_set")
 def me_active_organization_set_api(request: HttpRequest, payload: ActiveOrganizationSetIn) -> MeOut:
     """Switch the active organisation. 404 unless the user is an active member of it."""
-    membership = membership_get_for_user(
-        user=request.user,  # type: ignore[arg-type]  # auth guarantees a User
-        organization_id=payload.organization_id,
-    )
+    wanted = str(payload.organization_id)
+    try:
+        membership = membership_get_for_user(
+            user=request.user,  # type: ignore[arg-type]  # auth guarantees a User
+            organization_id=payload.organization_id,
+        )
+    except NotFound:
+        audit_switch(request, wanted, Outcome.DENIED)
+        raise
     activate_organization(request, membership.organization_id)
+    audit_switch(request, wanted, Outcome.ALLOWED, Actor.of(membership))
     return _me(request, membership)
 
 
@@ -74,22 +82,26 @@ def organization_get_api(request: HttpRequest, organization_id: UUID) -> Organiz
 @router.get("/members", response=list[MemberOut], operation_id="member_list")
 def member_list_api(request: HttpRequest) -> list[Membership]:
     """Members of the active organisation (organisation admins only)."""
-    return list(member_list_for(actor=actor_from(request)))
+    actor = acting_actor(request)
+    require(actor, Perm.MemberView, actor.organization)
+    return list(member_list_for(actor=actor))
 
 
 @router.get("/members/{membership_id}", response=MemberOut, operation_id="member_get")
 def member_get_api(request: HttpRequest, membership_id: UUID) -> Membership:
     """One member of the active organisation; 404 for another organisation's member."""
-    actor = actor_from(request)
+    actor = acting_actor(request)
     membership = access_membership(actor, membership_id)
-    require_manage_members(actor)
+    require(actor, Perm.MemberView, membership)
     return membership
 
 
 @router.get("/lab-connections", response=list[LabConnectionOut], operation_id="lab_connection_list")
 def lab_connection_list_api(request: HttpRequest) -> list[LabConnection]:
     """The clinic-lab connections of the active organisation."""
-    return list(lab_connection_list_for(actor=actor_from(request)))
+    actor = acting_actor(request)
+    require(actor, Perm.ConnectionView, actor.organization)
+    return list(lab_connection_list_for(actor=actor))
 
 
 @router.get(
@@ -99,7 +111,7 @@ def lab_connection_list_api(request: HttpRequest) -> list[LabConnection]:
 )
 def lab_connection_get_api(request: HttpRequest, connection_id: UUID) -> LabConnection:
     """One connection of the active organisation; 404 for any other."""
-    actor = actor_from(request)
+    actor = acting_actor(request)
     connection = access_lab_connection(actor, connection_id)
-    require_view_connections(actor)
+    require(actor, Perm.ConnectionView, connection)
     return connection

@@ -8,9 +8,8 @@ from django.db.models import Q, QuerySet
 
 from cuspid.accounts.models import User
 from cuspid.core.errors import NotFound
-from cuspid.tenancy.actor import Actor
+from cuspid.tenancy.actor import OrganizationActor
 from cuspid.tenancy.models import LabConnection, Membership
-from cuspid.tenancy.policies import require_manage_members, require_view_connections
 
 
 def membership_list_for_user(*, user: User) -> QuerySet[Membership]:
@@ -32,9 +31,11 @@ def membership_get_for_user(*, user: User, organization_id: UUID) -> Membership:
         raise NotFound from None
 
 
-def member_list_for(*, actor: Actor) -> QuerySet[Membership]:
-    """Members of the actor's active organisation. Org admins only (PermissionDenied)."""
-    require_manage_members(actor)
+def member_list_for(*, actor: OrganizationActor) -> QuerySet[Membership]:
+    """Members of the actor's active organisation.
+
+    The caller checks ``Perm.MemberView`` first (``cuspid.access``, a layer above).
+    """
     return (
         Membership.objects.filter(organization=actor.organization)
         .select_related("user")
@@ -42,9 +43,11 @@ def member_list_for(*, actor: Actor) -> QuerySet[Membership]:
     )
 
 
-def lab_connection_list_for(*, actor: Actor) -> QuerySet[LabConnection]:
-    """Connections where the actor's organisation is the clinic or the lab."""
-    require_view_connections(actor)
+def lab_connection_list_for(*, actor: OrganizationActor) -> QuerySet[LabConnection]:
+    """Connections where the actor's organisation is the clinic or the lab.
+
+    The caller checks ``Perm.ConnectionView`` first (``cuspid.access``, a layer above).
+    """
     org = actor.organization
     return (
         LabConnection.objects.filter(Q(clinic=org) | Q(lab=org))

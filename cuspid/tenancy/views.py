@@ -1,4 +1,8 @@
-"""Pages for organisation members, clinic-lab connections and the organisation switcher."""
+"""Pages for organisation members, clinic-lab connections and the organisation switcher.
+
+Organisation-scoped pages take their actor from ``acting_actor``: a member, or a platform
+operator under a live break-glass grant (read-only by the matrix).
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,15 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from cuspid.access.enforce import acting_actor
+from cuspid.access.interceptor import audit_switch
+from cuspid.access.permissions import Perm
+from cuspid.access.policy import require
+from cuspid.audit.enums import Outcome
 from cuspid.core.errors import NotAuthenticated, NotFound
 from cuspid.tenancy.actor import Actor
-from cuspid.tenancy.decorators import actor_required
 from cuspid.tenancy.middleware import activate_organization
-from cuspid.tenancy.policies import access_membership, require_manage_members
+from cuspid.tenancy.policies import access_membership
 from cuspid.tenancy.selectors import (
     lab_connection_list_for,
     member_list_for,
@@ -21,23 +29,25 @@ from cuspid.tenancy.selectors import (
 
 
 @require_GET
-@actor_required
-def member_list(request: HttpRequest, actor: Actor) -> HttpResponse:
+def member_list(request: HttpRequest) -> HttpResponse:
+    actor = acting_actor(request)
+    require(actor, Perm.MemberView, actor.organization)
     members = member_list_for(actor=actor)
     return render(request, "tenancy/member_list.html", {"members": members})
 
 
 @require_GET
-@actor_required
-def member_detail(request: HttpRequest, actor: Actor, membership_id: UUID) -> HttpResponse:
+def member_detail(request: HttpRequest, membership_id: UUID) -> HttpResponse:
+    actor = acting_actor(request)
     membership = access_membership(actor, membership_id)
-    require_manage_members(actor)
+    require(actor, Perm.MemberView, membership)
     return render(request, "tenancy/member_detail.html", {"member": membership})
 
 
 @require_GET
-@actor_required
-def connection_list(request: HttpRequest, actor: Actor) -> HttpResponse:
+def connection_list(request: HttpRequest) -> HttpResponse:
+    actor = acting_actor(request)
+    require(actor, Perm.ConnectionView, actor.organization)
     connections = lab_connection_list_for(actor=actor)
     return render(request, "tenancy/connection_list.html", {"connections": connections})
 
@@ -47,14 +57,16 @@ def organization_switch(request: HttpRequest) -> HttpResponse:
     """Make another of the user's organisations the active one; 404 if not a member."""
     if not request.user.is_authenticated:
         raise NotAuthenticated
+    wanted = request.POST.get("organization", "")
     try:
-        organization_id = UUID(request.POST.get("organization", ""))
-    except ValueError:
+        membership = membership_get_for_user(
+            user=request.user,  # authenticated above
+            organization_id=UUID(wanted),
+        )
+    except (ValueError, NotFound):
+        audit_switch(request, wanted, Outcome.DENIED)
         raise NotFound from None
-    membership = membership_get_for_user(
-        user=request.user,  # authenticated above
-        organization_id=organization_id,
-    )
     activate_organization(request, membership.organization_id)
+    audit_switch(request, str(membership.organization_id), Outcome.ALLOWED, Actor.of(membership))
     # Always land on the dashboard: the page we came from belongs to the previous organisation.
     return redirect("web:dashboard")

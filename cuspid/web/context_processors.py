@@ -9,7 +9,9 @@ from django.urls import reverse
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-from cuspid.tenancy.policies import can_manage_members, can_view_connections
+from cuspid.access.enforce import route_actor
+from cuspid.access.permissions import Perm
+from cuspid.access.policy import can
 
 # Pages below a section mark that section's nav item as current.
 _SECTION_OF = {
@@ -27,16 +29,24 @@ class NavItem:
 
 def navigation(request: HttpRequest) -> dict[str, object]:
     """``nav_items`` for the signed-in user's role, and the organisations for the switcher."""
-    actor = getattr(request, "actor", None)
+    # A member, or an operator reading under a live break-glass grant (set by the route check).
+    actor = route_actor(request)
+    member = getattr(request, "actor", None)
     items: list[NavItem] = []
     if getattr(request, "user", None) is not None and request.user.is_authenticated:
         items.append(NavItem(_("Dashboard"), reverse("web:dashboard"), "dashboard"))
-        if actor is not None and can_view_connections(actor):
+        if actor is not None and can(actor, Perm.ConnectionView):
             items.append(
                 NavItem(_("Connections"), reverse("tenancy:connection_list"), "connection_list")
             )
-        if actor is not None and can_manage_members(actor):
+        if actor is not None and can(actor, Perm.MemberView):
             items.append(NavItem(_("Members"), reverse("tenancy:member_list"), "member_list"))
+        if actor is not None and can(actor, Perm.AuditView):
+            items.append(NavItem(_("Audit log"), reverse("audit:event_list"), "event_list"))
+        if (actor is not None and can(actor, Perm.BreakGlassView)) or (
+            member is None and request.user.is_staff
+        ):
+            items.append(NavItem(_("Break-glass"), reverse("access:break_glass"), "break_glass"))
         items.append(NavItem(_("Profile"), reverse("accounts:profile"), "profile"))
     match = getattr(request, "resolver_match", None)
     current = match.url_name if match else None

@@ -7,8 +7,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from cuspid.access.permissions import Perm
+from cuspid.access.policy import can
 from cuspid.tenancy.enums import Role
-from cuspid.tenancy.policies import can_manage_members, can_view_connections
 from cuspid.tenancy.selectors import lab_connection_list_for, member_list_for
 
 
@@ -20,9 +21,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     if actor is None:
         return render(request, "web/dashboard_operator.html")
     context: dict[str, object] = {"role": actor.role, "organization": actor.organization}
-    if can_view_connections(actor):
+    if can(actor, Perm.ConnectionView):
         context["connections"] = list(lab_connection_list_for(actor=actor))
-    if can_manage_members(actor):
+    if can(actor, Perm.MemberView):
         context["member_count"] = member_list_for(actor=actor).filter(is_active=True).count()
     template = "web/dashboard_patient.html" if actor.role == Role.PATIENT else "web/dashboard.html"
     return render(request, template, context)

@@ -118,12 +118,18 @@ def test_non_admins_get_403_on_members(
     assert colleague.user.email.encode() not in detail.content
 
 
-def test_non_admin_gets_404_for_a_foreign_member_page(
+def test_non_admin_gets_the_same_answer_for_a_foreign_and_a_random_member_page(
     clinic: Organization, other_clinic: Organization, member_of: MemberOf, signed_in: SignedIn
 ) -> None:
+    # The role is refused before any lookup (route declaration), so the answer never depends
+    # on whether a foreign id exists.
     outsider = member_of(other_clinic, Role.CLINICIAN)
     client = signed_in(member_of(clinic, Role.STAFF).user)
-    assert client.get(f"/members/{outsider.id}/").status_code == 404
+    random_id = uuid.uuid4()
+    foreign = client.get(f"/members/{outsider.id}/")
+    absent = client.get(f"/members/{random_id}/")
+    assert foreign.status_code == absent.status_code == 403
+    assert _normalised(foreign, outsider.id) == _normalised(absent, random_id)
 
 
 def test_members_page_does_not_accept_post(

@@ -6,7 +6,7 @@ import io
 import json
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -247,7 +247,7 @@ def _failing_view(request: HttpRequest) -> HttpResponse:
     raise ValueError(f"no chart for {EMAIL} at /charts?name=Jane")
 
 
-urlpatterns = [path("failing/", _failing_view)]
+urlpatterns = [path("failing/", _failing_view, name="failing")]
 handler500 = "cuspid.web.errors.server_error"
 
 
@@ -265,8 +265,9 @@ def django_request_log() -> Iterator[_Captured]:
 
 @pytest.mark.urls(__name__)
 def test_server_error_log_has_the_request_id_and_no_phi(
-    django_request_log: _Captured, db: None
+    django_request_log: _Captured, declare_public_pages: Callable[..., None], db: None
 ) -> None:
+    declare_public_pages("failing")
     # Django logs the failure with the request object attached; its repr holds the query.
     client = Client(raise_request_exception=False)
     response = client.get(f"/failing/?name=Jane&email={EMAIL}")

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.exceptions import BadRequest, PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.test import Client, RequestFactory
-from django.urls import include, path
+from django.urls import URLPattern, include, path
 
 from config.api import api
 from cuspid.accounts.models import User
@@ -52,19 +52,25 @@ def _raises_bad_request(request: HttpRequest) -> HttpResponse:
 
 
 urlpatterns = [
-    path("test-errors/500/", _raises_error),
-    path("test-errors/403/", _raises_permission_denied),
-    path("test-errors/404/", _raises_not_found),
-    path("test-errors/400/", _raises_bad_request),
-    path("api/test-errors/400/", _raises_bad_request),
-    path("api/test-errors/500/", _raises_error),
-    path("api/test-errors/403/", _raises_permission_denied),
+    path("test-errors/500/", _raises_error, name="test_errors_500"),
+    path("test-errors/403/", _raises_permission_denied, name="test_errors_403"),
+    path("test-errors/404/", _raises_not_found, name="test_errors_404"),
+    path("test-errors/400/", _raises_bad_request, name="test_errors_400"),
+    path("api/test-errors/400/", _raises_bad_request, name="test_api_errors_400"),
+    path("api/test-errors/500/", _raises_error, name="test_api_errors_500"),
+    path("api/test-errors/403/", _raises_permission_denied, name="test_api_errors_403"),
     path("", include("config.urls")),
 ]
 handler400 = "cuspid.web.errors.bad_request"
 handler403 = "cuspid.web.errors.permission_denied"
 handler404 = "cuspid.web.errors.page_not_found"
 handler500 = "cuspid.web.errors.server_error"
+
+
+@pytest.fixture(autouse=True)
+def _declare_test_error_pages(declare_public_pages: Callable[..., None]) -> None:
+    declare_public_pages(*(p.name for p in urlpatterns if isinstance(p, URLPattern) and p.name))
+
 
 LEAKS = [
     "Traceback",

@@ -11,8 +11,10 @@ also receive SIGTERM if this process dies without cleaning up.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
+import os
 import signal
 import socket
 import subprocess
@@ -154,6 +156,11 @@ class Command(BaseCommand):
                 "cuspid@%h",
                 "--loglevel",
                 "INFO",
+                # Celery beat inside the worker (a child process of it) runs the periodic
+                # tasks of CELERY_BEAT_SCHEDULE, e.g. the audit checkpoint every 10 minutes.
+                "--beat",
+                "--schedule",
+                str(Path(settings.VAR_DIR) / "celerybeat-schedule"),
                 # The embedded broker has no fanout exchange; one worker needs neither.
                 "--without-gossip",
                 "--without-mingle",
@@ -185,4 +192,9 @@ class Command(BaseCommand):
                 self.stderr.write(f"The {name} process did not stop in time; killing it.")
                 process.kill()
                 process.wait()
+        for process in children.values():
+            # Each child leads its own process group; what it started (the worker's embedded
+            # beat) would outlive a worker that was killed hard, so the group is stopped too.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGTERM)
         return {name: process.returncode for name, process in children.items()}

@@ -1,0 +1,111 @@
+"""Audit every read of a PHI-scoped route (one ``record:read`` event per request), and
+organisation switches.
+
+Called by ``RouteAccessMiddleware`` (pages) and ``operation_guard`` (API) once the response
+exists, so views never have to remember. It runs after the view has returned, outside any
+transaction the view opened, so the record of a denial survives the view's rollback.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.http import HttpRequest
+
+from cuspid.access.actors import OperatorActor
+from cuspid.access.enforce import route_actor
+from cuspid.access.matrix import AccessRole
+from cuspid.access.routes import RouteRule
+from cuspid.audit.actions import AuditAction
+from cuspid.audit.enums import Outcome
+from cuspid.audit.identity import AuditActor, AuditIdentity
+from cuspid.audit.services import audit_emit
+
+READ_METHODS = frozenset({"GET", "HEAD"})
+_CODE = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
+
+
+def read_outcome(status: int) -> Outcome:
+    """Allowed below 400, error from 500, denied otherwise (403 and 404 above all)."""
+    if status >= 500:
+        return Outcome.ERROR
+    if status >= 400:
+        return Outcome.DENIED
+    return Outcome.ALLOWED
+
+
+def audit_actor(request: HttpRequest) -> AuditActor:
+    """Who read: the request's actor, else the signed-in user acting in no organisation."""
+    actor = route_actor(request)
+    if actor is not None:
+        return actor
+    role = AccessRole.PLATFORM_OPERATOR if request.user.is_staff else ""
+    return AuditIdentity(user_id=request.user.pk, role=str(role))
+
+
+def _target_id(request: HttpRequest) -> str:
+    """The id the route names (e.g. ``membership_id``), when it is a plain code."""
+    match = request.resolver_match
+    values = [str(v) for v in match.kwargs.values()] if match is not None else []
+    return values[0] if values and _CODE.fullmatch(values[0]) else ""
+
+
+def record_route(request: HttpRequest, rule: RouteRule, status: int) -> None:
+    """Audit one request to a declared route: its PHI read and its break-glass use."""
+    record_read(request, rule, status)
+    operator = getattr(request, "break_glass_actor", None)
+    if isinstance(operator, OperatorActor) and getattr(request, "actor", None) is None:
+        match = request.resolver_match
+        audit_emit(
+            action=AuditAction.BreakGlass.Accessed,
+            actor=operator,
+            outcome=read_outcome(status),
+            target_type="route",
+            target_id=_route_code(match.view_name if match is not None else ""),
+            data_type=rule.phi_data_type,
+            purpose="break_glass",
+            request=request,
+        )
+
+
+def _route_code(view_name: str) -> str:
+    return view_name if _CODE.fullmatch(view_name) else ""
+
+
+def record_read(request: HttpRequest, rule: RouteRule, status: int) -> None:
+    """Emit ``AuditAction.Record.Read`` for a signed-in read of a PHI-scoped route.
+
+    Does nothing for routes that are not PHI-scoped, for writes (their services audit
+    themselves) and for signed-out requests (refused before anything is read).
+    """
+    if not rule.phi or request.method not in READ_METHODS:
+        return
+    if not request.user.is_authenticated:
+        return
+    audit_emit(
+        action=AuditAction.Record.Read,
+        actor=audit_actor(request),
+        outcome=read_outcome(status),
+        target_type=rule.phi_data_type,
+        target_id=_target_id(request),
+        data_type=rule.phi_data_type,
+        request=request,
+    )
+
+
+def audit_switch(
+    request: HttpRequest, organization_id: str, outcome: Outcome, actor: AuditActor = None
+) -> None:
+    """Emit ``AuditAction.Org.Switched`` for a switch of the active organisation.
+
+    ``actor`` is the actor in the organisation switched to; a refused switch is recorded
+    against the request's current actor. An id that is not a plain code is left out.
+    """
+    audit_emit(
+        action=AuditAction.Org.Switched,
+        actor=actor if actor is not None else audit_actor(request),
+        outcome=outcome,
+        target_type="organization",
+        target_id=organization_id if _CODE.fullmatch(organization_id) else "",
+        request=request,
+    )

@@ -1,0 +1,35 @@
+"""Every permission Cuspid knows, as one StrEnum. The matrix (``matrix.py``) grants them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Perm(StrEnum):
+    """``<resource>:<verb>``. New features add members here and a row in the matrix test."""
+
+    OrgView = "org:view"
+    OrgManageMembers = "org:manage_members"
+    MemberView = "member:view"
+    ConnectionView = "connection:view"
+    PatientView = "patient:view"
+    PatientEdit = "patient:edit"
+    CaseView = "case:view"
+    CaseEdit = "case:edit"
+    CaseApprove = "case:approve"
+    CaseShare = "case:share"
+    CaseComment = "case:comment"
+    CaseStatusSet = "case:status_set"
+    DesignEdit = "design:edit"
+    ProductionManage = "production:manage"
+    ChatSend = "chat:send"
+    ConsentManage = "consent:manage"
+    ExportCreate = "export:create"
+    ExportBulk = "export:bulk"
+    AuditView = "audit:view"
+    AccessLogView = "access_log:view"
+    KeysManage = "keys:manage"
+    RetentionManage = "retention:manage"
+    AlertsView = "alerts:view"
+    BreakGlassView = "break_glass:view"
+    BreakGlassStart = "break_glass:start"

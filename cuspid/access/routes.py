@@ -1,0 +1,148 @@
+"""Every route Cuspid serves, declared once: who may reach it and whether it reads PHI.
+
+Pages are keyed by their URL pattern name (``namespace:name``), API operations by their
+operation id. :func:`undeclared_routes` lists what a URL resolver or an OpenAPI document
+holds that this registry does not (the suite fails on any); at run time
+``RouteAccessMiddleware`` and :func:`cuspid.access.api_guard.operation_guard` refuse an
+undeclared route with a 404 and an error log line, so a new route cannot forget to be here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+from django.urls import URLPattern, URLResolver
+
+from cuspid.access.permissions import Perm
+
+
+class Access(StrEnum):
+    PUBLIC = "public"
+    SIGNED_IN = "signed_in"
+    PERMISSION = "permission"
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRule:
+    """Who may reach a route, and the PHI data type it reads (``""``: none)."""
+
+    access: Access
+    perm: Perm | None = None
+    phi_data_type: str = ""
+
+    def __post_init__(self) -> None:
+        if (self.access == Access.PERMISSION) != (self.perm is not None):
+            raise ValueError("A permission rule names its Perm; other rules name none.")
+
+    @property
+    def phi(self) -> bool:
+        return bool(self.phi_data_type)
+
+
+PUBLIC = RouteRule(Access.PUBLIC)
+SIGNED_IN = RouteRule(Access.SIGNED_IN)
+
+
+def needs(perm: Perm, *, phi: str = "") -> RouteRule:
+    """A route for actors whose role holds ``perm``; ``phi`` names the data type it reads."""
+    return RouteRule(Access.PERMISSION, perm, phi)
+
+
+# A patient's membership tells that they are this clinic's patient: that is PHI.
+MEMBERSHIP = "membership"
+
+PAGES: Mapping[str, RouteRule] = MappingProxyType(
+    {
+        "web:dashboard": SIGNED_IN,
+        "web:healthz": PUBLIC,
+        "web:readyz": PUBLIC,
+        "tenancy:member_list": needs(Perm.MemberView, phi=MEMBERSHIP),
+        "tenancy:member_detail": needs(Perm.MemberView, phi=MEMBERSHIP),
+        "tenancy:connection_list": needs(Perm.ConnectionView),
+        "tenancy:organization_switch": SIGNED_IN,
+        # The audit trail (cuspid.audit) for an organisation's admins. Its views audit
+        # themselves (the export emits audit:export).
+        "audit:event_list": needs(Perm.AuditView),
+        "audit:event_export": needs(Perm.AuditView),
+        "accounts:profile": SIGNED_IN,
+        # The view decides: operators start grants, admins (Perm.BreakGlassView) list them.
+        "access:break_glass": SIGNED_IN,
+        "accounts:language_set": PUBLIC,
+        # allauth: sign-in, sign-out, password reset are reached signed out; allauth's views
+        # check the rest themselves (sign-up is closed, the email page answers 404).
+        "account_email": PUBLIC,
+        "account_login": PUBLIC,
+        "account_logout": PUBLIC,
+        "account_inactive": PUBLIC,
+        "account_signup": PUBLIC,
+        "account_reauthenticate": SIGNED_IN,
+        "account_email_verification_sent": PUBLIC,
+        "account_change_password": SIGNED_IN,
+        "account_set_password": SIGNED_IN,
+        "account_reset_password": PUBLIC,
+        "account_confirm_login_code": PUBLIC,
+        "account_confirm_email": PUBLIC,
+        "account_reset_password_from_key_done": PUBLIC,
+        "account_reset_password_from_key": PUBLIC,
+        "account_reset_password_done": PUBLIC,
+        # The API's own pages; its operations are declared in OPERATIONS.
+        "api:openapi-json": PUBLIC,
+        "api:openapi-view": SIGNED_IN,
+        "api:api-root": PUBLIC,
+    }
+)
+
+OPERATIONS: Mapping[str, RouteRule] = MappingProxyType(
+    {
+        "me_get": SIGNED_IN,
+        "me_active_organization_set": SIGNED_IN,
+        "organization_get": SIGNED_IN,
+        "member_list": needs(Perm.MemberView, phi=MEMBERSHIP),
+        "member_get": needs(Perm.MemberView, phi=MEMBERSHIP),
+        "lab_connection_list": needs(Perm.ConnectionView),
+        "lab_connection_get": needs(Perm.ConnectionView),
+    }
+)
+
+
+def page_rule(view_name: str) -> RouteRule | None:
+    """The declaration of a page, or ``None`` when it has none."""
+    return PAGES.get(view_name)
+
+
+def operation_rule(operation_id: str | None) -> RouteRule | None:
+    """The declaration of an API operation, or ``None`` when it has none."""
+    return OPERATIONS.get(operation_id or "")
+
+
+def is_api_operation_view(callback: Any) -> bool:
+    """Whether a URL pattern's view is a ninja operation (declared by operation id instead)."""
+    return str(getattr(callback, "__qualname__", "")).startswith("PathView.")
+
+
+def _pattern_names(resolver: URLResolver, namespace: str = "") -> Iterator[str]:
+    for pattern in resolver.url_patterns:
+        if isinstance(pattern, URLResolver):
+            inner = pattern.namespace or ""
+            prefix = f"{namespace}{inner}:" if inner else namespace
+            yield from _pattern_names(pattern, prefix)
+        elif isinstance(pattern, URLPattern) and not is_api_operation_view(pattern.callback):
+            yield f"{namespace}{pattern.name or '<unnamed ' + str(pattern.pattern) + '>'}"
+
+
+def _operation_ids(schema: Mapping[str, Any]) -> Iterator[str]:
+    for item in schema.get("paths", {}).values():
+        for method, operation in item.items():
+            if method != "parameters":
+                yield str(operation.get("operationId", f"<no id: {method}>"))
+
+
+def undeclared_routes(resolver: URLResolver, schema: Mapping[str, Any]) -> list[str]:
+    """URL pattern names and operation ids the registry does not declare, sorted."""
+    pages = {f"page {name}" for name in _pattern_names(resolver) if name not in PAGES}
+    operations = {f"operation {op}" for op in _operation_ids(schema) if op not in OPERATIONS}
+    return sorted(pages | operations)
