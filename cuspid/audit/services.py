@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -42,6 +42,9 @@ def _client_ip(request: HttpRequest | None) -> str:
         return str(ipaddress.ip_address(raw))
     except ValueError:
         return ""
+
+
+_HEAD_FIELDS_SAVED: dict[str, list[str]] = {"postgresql": []}
 
 
 def _lock_head() -> ChainHead:
@@ -110,7 +113,9 @@ def audit_emit(
         fields["hash"] = event_hash(fields)
         event = AuditEvent.objects.create(**fields)
         head.sequence, head.hash = event.sequence, event.hash
-        head.save(update_fields=["sequence", "hash"])
+        # On PostgreSQL the insert's trigger has already advanced the head row (migration
+        # 0003), so the save is skipped there (an empty update_fields saves nothing).
+        head.save(update_fields=_HEAD_FIELDS_SAVED.get(connection.vendor, ["sequence", "hash"]))
     return event
 
 

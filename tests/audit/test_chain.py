@@ -129,3 +129,18 @@ def test_rows_describe_themselves(db: None) -> None:
     assert str(event) == "#1 record:read allowed"
     assert str(ChainHead.objects.get()) == "head #1"
     assert str(AuditCheckpoint(sequence=4)) == "checkpoint #4"
+
+
+def test_the_chain_head_follows_every_insert(db: None) -> None:
+    # On PostgreSQL a trigger advances the head row; elsewhere audit_emit saves it.
+    from cuspid.audit.actions import AuditAction
+    from cuspid.audit.models import ChainHead
+    from cuspid.audit.services import audit_emit
+
+    events = [
+        audit_emit(action=AuditAction.Record.Read, actor=SystemActor(reason="test"))
+        for _ in range(3)
+    ]
+    head = ChainHead.objects.get()
+    assert (head.sequence, head.hash) == (events[-1].sequence, events[-1].hash)
+    assert [e.prev_hash for e in events[1:]] == [e.hash for e in events[:-1]]
