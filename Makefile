@@ -40,6 +40,7 @@ run: install
 	$(MANAGE) collectstatic --noinput --verbosity 0
 	$(MANAGE) migrate --noinput
 	$(MANAGE) seed_demo
+	$(MANAGE) audit_checkpoint
 	$(MANAGE) serve
 
 lint: install

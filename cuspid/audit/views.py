@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
 from cuspid.audit.actions import action_label
@@ -25,7 +26,14 @@ from cuspid.tenancy.enums import Role
 from cuspid.tenancy.requests import actor_from
 
 PER_PAGE = 50
-ROLE_LABELS = dict(Role.choices)
+# Membership roles, plus the roles the access policy gives people without a membership
+# (audit may not import access, which sits above it).
+ROLE_LABELS = {
+    **dict(Role.choices),
+    "platform_operator": _("Platform operator"),
+    "operator_break_glass": _("Platform operator (break-glass)"),
+    "external_reviewer": _("External reviewer"),
+}
 CSV_COLUMNS = (*HASHED_FIELDS, "hash")
 # A spreadsheet runs a cell that starts with one of these as a formula.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
