@@ -1,21 +1,23 @@
-"""Who may read the audit trail. (The full matrix arrives with ``cuspid.access``.)"""
+"""Who may read the audit trail: the one role x permission matrix decides (Perm.AuditView)."""
 
 from __future__ import annotations
 
+from cuspid.access.permissions import Perm
+from cuspid.access.policy import can
 from cuspid.core.errors import PermissionDenied
 from cuspid.tenancy.actor import Actor
-from cuspid.tenancy.enums import Role
 
 
 def can_view_audit(actor: Actor) -> bool:
     """An organisation's admins read the audit events of their organisation.
 
-    Other kinds of actor (a break-glass operator, say) have no role here and may not.
+    The answer comes from ``cuspid.access``'s matrix; a break-glass operator's read-only role
+    does not hold ``Perm.AuditView``.
     """
-    return getattr(actor, "role", None) == Role.ORG_ADMIN
+    return can(actor, Perm.AuditView, actor.organization)
 
 
 def require_view_audit(actor: Actor) -> None:
-    """Raise ``PermissionDenied`` unless the actor administers their active organisation."""
+    """Raise ``PermissionDenied`` unless the actor's role holds ``Perm.AuditView`` here."""
     if not can_view_audit(actor):
         raise PermissionDenied
