@@ -7,6 +7,7 @@ from uuid import UUID
 
 from django.db import transaction
 from django.db.models import QuerySet
+from django.utils.translation import gettext
 
 from cuspid.access.actors import OperatorActor
 from cuspid.access.models import MAX_BREAK_GLASS_MINUTES, BreakGlassGrant
@@ -48,7 +49,7 @@ def break_glass_start(
         raise InvalidInput(f"Break-glass lasts 1 to {MAX_BREAK_GLASS_MINUTES} minutes.")
     now = clock.now()
     if _live(operator, now).exists():
-        raise InvalidInput("A break-glass grant is already live.")
+        raise InvalidInput(gettext("A break-glass grant is already live."))
     grant = BreakGlassGrant.objects.create(
         operator=operator,
         organization=organization,
