@@ -123,15 +123,18 @@ def audit_emit(
 def audit_checkpoint_sign(*, actor: SystemActor) -> AuditCheckpoint | None:
     """Sign the chain head with the Ed25519 checkpoint key; ``None`` if nothing is new.
 
-    Nothing is new when the chain is empty or holds only the previous checkpoint's own event.
+    Nothing is new when the chain is empty or holds only the previous checkpoint's own event;
+    the key is loaded (or, on the embedded default, created) either way.
     Audits ``AuditAction.Audit.CheckpointSigned`` right after the signed head, in the same
     transaction. Raises ``ImproperlyConfigured`` when the key is missing and may not be made.
     """
+    # The key first: the embedded default creates it here (so `make run` leaves one in
+    # var/keys/ even on an empty chain), and production fails early when it is missing.
+    key = signing.load_signing_key()
     head = _lock_head()
     last = AuditCheckpoint.objects.order_by("-sequence").first()
     if head.sequence == 0 or (last is not None and head.sequence <= last.sequence + 1):
         return None
-    key = signing.load_signing_key()
     signed_at = clock.now()
     checkpoint = AuditCheckpoint.objects.create(
         sequence=head.sequence,

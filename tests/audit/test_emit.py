@@ -319,3 +319,14 @@ def test_the_public_key_command_prints_pem(capsys: pytest.CaptureFixture[str]) -
     pem = capsys.readouterr().out
     assert pem.startswith("-----BEGIN PUBLIC KEY-----")
     assert pem == signing.public_key_pem(signing.load_signing_key())
+
+
+def test_checkpointing_an_empty_chain_still_creates_the_key(
+    db: None, signing_key_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `make run` relies on this to leave a signing key in var/keys/ on the first start.
+    assert not signing_key_path.exists()
+    call_command("audit_checkpoint")
+    assert "nothing new to checkpoint" in capsys.readouterr().out
+    assert signing_key_path.exists()
+    assert signing_key_path.stat().st_mode & 0o777 == 0o600
