@@ -8,8 +8,6 @@ transaction the view opened, so the record of a denial survives the view's rollb
 
 from __future__ import annotations
 
-import re
-
 from django.http import HttpRequest
 
 from cuspid.access.actors import OperatorActor
@@ -19,10 +17,9 @@ from cuspid.access.routes import RouteRule
 from cuspid.audit.actions import AuditAction
 from cuspid.audit.enums import Outcome
 from cuspid.audit.identity import AuditActor, AuditIdentity
-from cuspid.audit.services import audit_emit
+from cuspid.audit.services import audit_emit, code_or_blank
 
 READ_METHODS = frozenset({"GET", "HEAD"})
-_CODE = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
 
 
 def read_outcome(status: int) -> Outcome:
@@ -47,7 +44,7 @@ def _target_id(request: HttpRequest) -> str:
     """The id the route names (e.g. ``membership_id``), when it is a plain code."""
     match = request.resolver_match
     values = [str(v) for v in match.kwargs.values()] if match is not None else []
-    return values[0] if values and _CODE.fullmatch(values[0]) else ""
+    return code_or_blank(values[0]) if values else ""
 
 
 def record_route(request: HttpRequest, rule: RouteRule, status: int) -> None:
@@ -61,15 +58,11 @@ def record_route(request: HttpRequest, rule: RouteRule, status: int) -> None:
             actor=operator,
             outcome=read_outcome(status),
             target_type="route",
-            target_id=_route_code(match.view_name if match is not None else ""),
+            target_id=code_or_blank(match.view_name if match is not None else ""),
             data_type=rule.phi_data_type,
             purpose="break_glass",
             request=request,
         )
-
-
-def _route_code(view_name: str) -> str:
-    return view_name if _CODE.fullmatch(view_name) else ""
 
 
 def record_read(request: HttpRequest, rule: RouteRule, status: int) -> None:
@@ -106,6 +99,6 @@ def audit_switch(
         actor=actor if actor is not None else audit_actor(request),
         outcome=outcome,
         target_type="organization",
-        target_id=organization_id if _CODE.fullmatch(organization_id) else "",
+        target_id=code_or_blank(organization_id),
         request=request,
     )

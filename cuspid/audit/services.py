@@ -29,6 +29,16 @@ USER_AGENT_MAX = 256
 _CODE = re.compile(r"[A-Za-z0-9_.:\-]{0,64}")
 
 
+def code_or_blank(value: object) -> str:
+    """``value`` as text when the audit trail may store it (an id or a code), else ``""``.
+
+    For callers that record whatever a request names and must not trip :func:`audit_emit`'s
+    refusal of free text.
+    """
+    text = str(value) if value is not None else ""
+    return text if _CODE.fullmatch(text) else ""
+
+
 def _code(name: str, value: object) -> str:
     text = str(value) if value is not None else ""
     if not _CODE.fullmatch(text):
