@@ -1,25 +1,34 @@
-"""The one NinjaAPI at ``/api/v1``: session auth with CSRF, JSON errors, one router per app."""
+"""The one NinjaAPI at ``/api/v1``: session auth with CSRF or API tokens, JSON errors, one
+router per app."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from django.http import Http404, HttpRequest, HttpResponse
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Router
 from ninja.errors import AuthenticationError, HttpError, ValidationError
-from ninja.security import SessionAuth
 
 from cuspid.access.api_guard import operation_guard
+from cuspid.accounts.auth import ApiTokenAuth, SessionAuth, TokenInvalid, bearer_token_first
+from cuspid.accounts.enums import TokenScope
 from cuspid.core.errors import CuspidError
 from cuspid.tenancy.api import router as tenancy_router
 
 logger = logging.getLogger(__name__)
 
+SESSION_AUTH = SessionAuth()
+
 api = NinjaAPI(
     title="Cuspid API",
     version="1",
-    description="Every operation of the Cuspid platform. Errors are `{detail, code}`.",
-    auth=SessionAuth(),
+    description=(
+        "Every operation of the Cuspid platform. Errors are `{detail, code}`. Browsers use "
+        "the session (with CSRF); integrations send `Authorization: Bearer cspd_...` to the "
+        "operations that list ApiTokenAuth, within the token's scopes."
+    ),
+    auth=SESSION_AUTH,
     urls_namespace="api",
 )
 
@@ -31,6 +40,13 @@ def _error(request: HttpRequest, status: int, detail: object, code: str) -> Http
 @api.exception_handler(CuspidError)
 def _cuspid_error(request: HttpRequest, exc: CuspidError) -> HttpResponse:
     return _error(request, exc.status, exc.detail, exc.code)
+
+
+@api.exception_handler(TokenInvalid)
+def _token_invalid(request: HttpRequest, exc: TokenInvalid) -> HttpResponse:
+    response = _error(request, exc.status, exc.detail, exc.code)
+    response["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    return response
 
 
 @api.exception_handler(AuthenticationError)
@@ -63,6 +79,47 @@ def _server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
     return _error(request, 500, "Internal error. Quote the request id to support.", "server_error")
 
 
-# Every operation passes its route declaration (cuspid.access.routes) before ninja's auth.
+# Operations an integration may call with an API token, and the scope each needs (None: any
+# working token). Every other operation takes the browser session only. A token also acts
+# only as far as its member's role allows: the route rules and services still apply.
+# - A clinic's member list includes its patients (a patient is a member), so listing or
+#   reading members needs patients:read.
+# - Clinic-lab connections are how cases travel between a clinic and its labs; reading them
+#   belongs with reading cases (cases:read).
+TOKEN_SCOPES: Mapping[str, TokenScope | None] = {
+    "me_get": None,
+    "organization_get": None,
+    "member_list": TokenScope.PATIENTS_READ,
+    "member_get": TokenScope.PATIENTS_READ,
+    "lab_connection_list": TokenScope.CASES_READ,
+    "lab_connection_get": TokenScope.CASES_READ,
+}
+
+
+def accept_tokens(router: Router, scopes: Mapping[str, TokenScope | None]) -> None:
+    """Let the router's operations named in ``scopes`` take a token (first) or the session.
+
+    Set here rather than in each app's router: apps sit below ``accounts`` in the layers.
+    Raises ``LookupError`` for a name the router does not have, so a rename cannot silently
+    drop token access.
+    """
+    found: set[str] = set()
+    for path_view in router.path_operations.values():
+        for operation in path_view.operations:
+            name = operation.operation_id or ""
+            if name in scopes:
+                auth = [ApiTokenAuth(scopes[name]), SESSION_AUTH]
+                operation.auth_param = auth
+                operation.auth_callbacks = auth
+                found.add(name)
+    missing = set(scopes) - found
+    if missing:
+        raise LookupError(f"no such operations: {sorted(missing)}")
+
+
+accept_tokens(tenancy_router, TOKEN_SCOPES)
+# Every operation passes its route declaration (cuspid.access.routes) before ninja's auth;
+# a bearer token is authenticated before that, so the route rules apply to its member.
 api.add_decorator(operation_guard, mode="view")
+api.add_decorator(bearer_token_first, mode="view")
 api.add_router("/", tenancy_router)

@@ -62,6 +62,8 @@ class Env:
     email_url: str
     default_from_email: str
     redis_url: str
+    cache_url: str
+    trusted_proxy_count: int
     require_all: bool
     audit_signing_key: Path
 
@@ -86,6 +88,8 @@ class Env:
             email_url=_raw("CUSPID_EMAIL_URL", ""),
             default_from_email=_raw("CUSPID_DEFAULT_FROM_EMAIL", "Cuspid <no-reply@localhost>"),
             redis_url=_raw("CUSPID_REDIS_URL", "redis://127.0.0.1:6379/0"),
+            cache_url=_raw("CUSPID_CACHE_URL", ""),
+            trusted_proxy_count=_int("CUSPID_TRUSTED_PROXY_COUNT", 0),
             require_all=_bool("CUSPID_REQUIRE_ALL", False),
             audit_signing_key=Path(
                 _raw("CUSPID_AUDIT_SIGNING_KEY", str(var_dir / "keys" / "audit_signing_key.pem"))

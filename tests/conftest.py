@@ -15,9 +15,11 @@ from django.test import Client
 
 from cuspid.access import routes
 from cuspid.accounts.models import User
+from cuspid.accounts.selectors.mfa import mfa_required_for
 from cuspid.tenancy.enums import Role
 from cuspid.tenancy.models import LabConnection, Membership, Organization
 from tests.factories import (
+    enrol_totp,
     make_lab,
     make_lab_connection,
     make_membership,
@@ -86,9 +88,16 @@ def member_of(db: None) -> Callable[[Organization, Role], Membership]:
 
 @pytest.fixture
 def signed_in() -> Callable[[User], Client]:
-    """A Django test client signed in as the given user."""
+    """A Django test client signed in as the given user, past every sign-in step.
+
+    A user who must have MFA (staff and lab roles, operators) and has no second factor gets
+    an authenticator app first (``TEST_TOTP_SECRET``), as a real sign-in would require; tests
+    of the enrolment wall sign in with ``client.force_login`` themselves.
+    """
 
     def make(user: User) -> Client:
+        if mfa_required_for(user):
+            enrol_totp(user)
         client = Client()
         client.force_login(user)
         return client
@@ -113,3 +122,20 @@ def declare_public_pages(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]
         monkeypatch.setattr(routes, "PAGES", MappingProxyType({**routes.PAGES, **extra}))
 
     return declare
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache(request: pytest.FixtureRequest) -> None:
+    """Start every database test with an empty cache (the throttle counters live there).
+
+    The cache is a database table that Django's flush between transactional tests does not
+    empty, so counters from a live-server test would otherwise meet the next test.
+    """
+    from django.core.cache import cache
+
+    names = set(request.fixturenames)
+    for database in ("transactional_db", "live_server", "db"):
+        if database in names:
+            request.getfixturevalue(database)  # set up first: the cache table is in it
+            cache.clear()
+            return

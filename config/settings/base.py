@@ -29,6 +29,8 @@ INSTALLED_APPS = [
     "ninja",
     "allauth",
     "allauth.account",
+    "allauth.mfa",
+    "allauth.usersessions",
     "cuspid.core",
     "cuspid.accounts",
     "cuspid.tenancy",
@@ -47,8 +49,17 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # Idle (30 min, 15 on PHI pages) and absolute (12 h) session limits; revoked sessions end.
+    # It also keeps each session's IP, browser and last-seen time (allauth.usersessions'
+    # table) for the "Your sessions" page, written at most once a minute, so allauth's own
+    # UserSessionsMiddleware (several queries on every request) is not installed.
+    "cuspid.accounts.middleware.SessionLimitsMiddleware",
     "cuspid.accounts.middleware.UserLanguageMiddleware",
     "cuspid.tenancy.middleware.ActorMiddleware",
+    # Staff and lab accounts see nothing but MFA enrolment until they have a second factor.
+    "cuspid.accounts.middleware.MfaRequiredMiddleware",
+    # Sets the "cuspid_device" cookie a sign-in chose (new-device mail, trusted devices).
+    "cuspid.accounts.middleware.DeviceCookieMiddleware",
     # Every page is declared in cuspid.access.routes; reads of PHI pages are audited here.
     "cuspid.access.middleware.RouteAccessMiddleware",
     "cuspid.web.middleware.DomainErrorMiddleware",
@@ -107,7 +118,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 
 AUTHENTICATION_BACKENDS = [
-    "allauth.account.auth_backends.AuthenticationBackend",
+    # allauth's backend, refusing hard-locked accounts as if the password were wrong.
+    "cuspid.accounts.backends.LockAwareAuthenticationBackend",
 ]
 
 PASSWORD_HASHERS = [
@@ -119,29 +131,103 @@ AUTH_PASSWORD_VALIDATORS = [
         "OPTIONS": {"min_length": 12},
     },
     {"NAME": "cuspid.accounts.passwords.MaximumLengthValidator"},
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    # Organisation names, email, name words, "cuspid" (replaces Django's similarity check).
+    {"NAME": "cuspid.accounts.passwords.ContextWordsValidator"},
 ]
 
 # django-allauth: email is the login name; there is no open sign-up.
-ACCOUNT_ADAPTER = "cuspid.web.account_adapter.AuditedAccountAdapter"
+ACCOUNT_ADAPTER = "cuspid.accounts.adapter.AccountAdapter"
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_EMAIL_VERIFICATION = "none"
 ACCOUNT_SESSION_REMEMBER = False
-ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = True
+# A password change keeps this session and ends every other one (cuspid.accounts.views.
+# step_up.PasswordChangeView); Django's session hash would end them on their next request.
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED = False
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
 ACCOUNT_PREVENT_ENUMERATION = True
 # The reset form mails only existing accounts: nobody can make Cuspid write to a stranger.
 ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Cuspid] "
+# Throttles (NIST 800-63B s.3.2.2; DESIGN.md "Numbers"), counted in the shared cache below.
+# login_failed: 10 failed passwords per 5 minutes per account and per IP. mfa_failed is
+# Cuspid's own action (cuspid.accounts.throttle): 5 wrong second factors per 5 minutes and 20
+# per hour per account. allauth also counts second-factor failures under login_failed.
 ACCOUNT_RATE_LIMITS: dict[str, str] | bool = {
     "login_failed": "10/5m/ip,10/5m/key",
+    "mfa_failed": "5/5m/key,20/1h/key",
     "reset_password": "20/m/ip,5/m/key",
+    "reset_password_from_key": "20/m/ip",
+    "reauthenticate": "10/m/user",
 }
+# Reverse proxies in front of the web processes: client IPs (throttles, audit, sessions) are
+# read from X-Forwarded-For through exactly this many hops (cuspid.core.http.client_ip).
+CUSPID_TRUSTED_PROXY_COUNT = env.trusted_proxy_count
+ALLAUTH_TRUSTED_PROXY_COUNT = env.trusted_proxy_count
+# After this many failed sign-ins in a row the account is locked until an admin unlocks it.
+CUSPID_HARD_LOCK_AFTER = 100
+# Step-up: services that change security settings (and, later, approve or export) need a
+# full authentication at most this old (ASVS V7.5).
+ACCOUNT_REAUTHENTICATION_TIMEOUT = 30 * 60
+ACCOUNT_REAUTHENTICATION_REQUIRED = True
+ACCOUNT_EMAIL_NOTIFICATIONS = False
+
+# allauth.mfa: TOTP (30 s, single use), recovery codes shown once, WebAuthn passkeys both as a
+# second factor and for passwordless sign-in; "trust this browser" for 30 days.
+MFA_ADAPTER = "cuspid.accounts.adapter.MFAAdapter"
+# The code forms count wrong codes against "mfa_failed" and the hard lock, and audit them.
+MFA_FORMS = {
+    "authenticate": "cuspid.accounts.forms.security.MfaAuthenticateForm",
+    "reauthenticate": "cuspid.accounts.forms.security.MfaReauthenticateForm",
+}
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+MFA_TOTP_PERIOD = 30
+MFA_TOTP_DIGITS = 6
+MFA_TOTP_TOLERANCE = 0
+MFA_TOTP_ISSUER = "Cuspid"
+MFA_RECOVERY_CODE_COUNT = 10
+MFA_RECOVERY_CODES_SHOW_ONCE = True
+MFA_PASSKEY_LOGIN_ENABLED = True
+MFA_PASSKEY_SIGNUP_ENABLED = False
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = False
+# Trust is Cuspid's own, server-side and revocable (cuspid.accounts.devices), so allauth's
+# cookie-only trust stays off.
+MFA_TRUST_ENABLED = False
+CUSPID_TRUSTED_DEVICE_DAYS = 30
+
+# Sessions are server-side (the database), rotated at sign-in by Django, listed by
+# allauth.usersessions, and bounded by cuspid.accounts.middleware.SessionLimitsMiddleware.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+USERSESSIONS_TRACK_ACTIVITY = True
+CUSPID_SESSION_IDLE_SECONDS = 30 * 60
+CUSPID_SESSION_IDLE_PHI_SECONDS = 15 * 60
+CUSPID_SESSION_ABSOLUTE_SECONDS = 12 * 60 * 60
+CUSPID_INVITATION_HOURS = 72
+# Password reset links: allauth's default token generator honours PASSWORD_RESET_TIMEOUT, and
+# the token embeds the password hash and last login, so a used link stops working.
+PASSWORD_RESET_TIMEOUT = 60 * 60
+
+# The cache holds the throttle counters, so every process must share it: Redis in production,
+# a database table in the embedded default (``createcachetable`` makes it).
+if env.cache_url.startswith(("redis://", "rediss://")):
+    CACHES: dict[str, Any] = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": env.cache_url,
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "cuspid_cache",
+        }
+    }
+
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "web:dashboard"
 ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"

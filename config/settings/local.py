@@ -23,3 +23,5 @@ def _local_secret_key() -> str:
 
 SECRET_KEY = _local_secret_key()
 CUSPID_DEMO_ALLOWED = True
+# The embedded default serves plain http on 127.0.0.1; browsers allow passkeys on localhost.
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = True

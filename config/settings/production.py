@@ -27,6 +27,14 @@ SILENCED_SYSTEM_CHECKS = [
     # a decision for each self-hosting clinic, not a default (set the header at the proxy).
     "security.W021",
 ]
+# Throttle counters must be shared by every web process: Redis unless told otherwise.
+if not env.cache_url:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": env.redis_url,
+        }
+    }
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 LANGUAGE_COOKIE_SECURE = True

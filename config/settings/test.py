@@ -10,7 +10,8 @@ CUSPID_DEMO_ALLOWED = True
 CUSPID_REQUIRE_ALL = env.require_all
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-ACCOUNT_RATE_LIMITS = False
+# Browser tests run over http://localhost; WebAuthn allows that only when told to.
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = True
 
 # Django empties every table between transactional tests with one TRUNCATE, which the audit
 # trigger refuses; this session setting is its test-only switch (migration 0002 of audit).

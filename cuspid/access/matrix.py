@@ -58,6 +58,7 @@ MATRIX: MappingProxyType[AccessRole, frozenset[Perm]] = MappingProxyType(
                 Perm.RetentionManage,
                 Perm.AlertsView,
                 Perm.BreakGlassView,
+                Perm.ApiTokenManage,
             }
         ),
         AccessRole.CLINICIAN: _CLINIC_CARE | {Perm.CaseApprove, Perm.CaseShare},

@@ -33,3 +33,5 @@ class Perm(StrEnum):
     AlertsView = "alerts:view"
     BreakGlassView = "break_glass:view"
     BreakGlassStart = "break_glass:start"
+    # Integration credentials (API tokens) bound to the admin's own membership.
+    ApiTokenManage = "api_token:manage"

@@ -69,6 +69,57 @@ PAGES: Mapping[str, RouteRule] = MappingProxyType(
         "audit:event_list": needs(Perm.AuditView),
         "audit:event_export": needs(Perm.AuditView),
         "accounts:profile": SIGNED_IN,
+        # --- identity: invitations and API tokens (cuspid.accounts.views.invitations, tokens)
+        # Invitations show staff addresses and roles, never patients (patients are invited
+        # through their own flow), so the admin pages are not PHI-scoped.
+        "accounts:invitation_list": needs(Perm.OrgManageMembers),
+        "accounts:invitation_revoke": needs(Perm.OrgManageMembers),
+        # The emailed link, reached signed out: the view moves the token into the session and
+        # redirects, so the token leaves the address bar (and every Referer) at once.
+        "accounts:invitation_open": PUBLIC,
+        "accounts:invitation_accept": PUBLIC,
+        "accounts:api_token_list": needs(Perm.ApiTokenManage),
+        "accounts:api_token_revoke": needs(Perm.ApiTokenManage),
+        # --- end invitations and API tokens
+        # --- identity: MFA, trusted devices, new-device mail (views.mfa, views.devices)
+        # allauth.mfa: the second-factor and passkey sign-in pages are reached mid-sign-in
+        # (not yet signed in); allauth's views check the login stage themselves.
+        "mfa_authenticate": PUBLIC,
+        "mfa_login_webauthn": PUBLIC,
+        "mfa_index": SIGNED_IN,
+        "mfa_reauthenticate": SIGNED_IN,
+        "mfa_reauthenticate_webauthn": SIGNED_IN,
+        "mfa_activate_totp": SIGNED_IN,
+        "mfa_deactivate_totp": SIGNED_IN,
+        "mfa_view_recovery_codes": SIGNED_IN,
+        "mfa_generate_recovery_codes": SIGNED_IN,
+        "mfa_download_recovery_codes": SIGNED_IN,
+        "mfa_list_webauthn": SIGNED_IN,
+        "mfa_add_webauthn": SIGNED_IN,
+        "mfa_remove_webauthn": SIGNED_IN,
+        "mfa_edit_webauthn": SIGNED_IN,
+        # Cuspid's own: the security overview, trusted devices (revoking needs a step-up),
+        # passkey removal (refuses the last second factor), and "trust this browser?" which
+        # is reached mid-sign-in (its view checks the login stage).
+        "accounts:security": SIGNED_IN,
+        "accounts:device_list": SIGNED_IN,
+        "accounts:device_revoke": SIGNED_IN,
+        "accounts:device_revoke_all": SIGNED_IN,
+        "accounts:webauthn_remove": SIGNED_IN,
+        "accounts:device_trust": PUBLIC,
+        # --- end MFA and devices
+        # --- identity: throttling, sessions, step-up (views.sessions, views.step_up)
+        # allauth's sessions page redirects to Cuspid's (config/urls.py).
+        "usersessions_list": SIGNED_IN,
+        "accounts:session_list": SIGNED_IN,
+        "accounts:session_revoke": SIGNED_IN,
+        "accounts:session_revoke_others": SIGNED_IN,
+        # Every re-authentication (allauth's account_reauthenticate / mfa_reauthenticate
+        # redirect here; mfa_reauthenticate_webauthn is the passkey way).
+        "accounts:step_up": SIGNED_IN,
+        # The view also checks the member is in the admin's organisation (404 otherwise).
+        "accounts:member_unlock": needs(Perm.OrgManageMembers),
+        # --- end throttling, sessions and step-up
         # The view decides: operators start grants, admins (Perm.BreakGlassView) list them.
         "access:break_glass": SIGNED_IN,
         "accounts:language_set": PUBLIC,

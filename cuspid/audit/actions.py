@@ -18,6 +18,41 @@ class AuditAction:
         SignedIn = "auth:sign_in"
         SignedOut = "auth:sign_out"
         SignInFailed = "auth:sign_in_failed"
+        # A refused attempt: too many failed passwords or second factors in the window.
+        Throttled = "auth:throttle"
+        Locked = "auth:lock"
+        Unlocked = "auth:unlock"
+        SecondFactorFailed = "auth:second_factor_failed"
+        RecoveryCodeUsed = "auth:recovery_code_use"
+        PasskeySignedIn = "auth:passkey_sign_in"
+        NewDevice = "auth:new_device"
+        SteppedUp = "auth:step_up"
+        PasswordChanged = "auth:password_change"
+        PasswordReset = "auth:password_reset"
+
+    class Mfa(StrEnum):
+        Enrolled = "mfa:enrol"
+        Removed = "mfa:remove"
+        RecoveryCodesRegenerated = "mfa:recovery_codes_regenerate"
+
+    class Device(StrEnum):
+        Trusted = "device:trust"
+        Revoked = "device:revoke"
+
+    class Session(StrEnum):
+        Revoked = "session:revoke"
+        Expired = "session:expire"
+
+    class Token(StrEnum):
+        Created = "token:create"
+        Revoked = "token:revoke"
+        Used = "token:use"
+        Denied = "token:deny"
+
+    class Invitation(StrEnum):
+        Sent = "invitation:send"
+        Accepted = "invitation:accept"
+        Revoked = "invitation:revoke"
 
     class Org(StrEnum):
         Switched = "org:switch"
@@ -38,6 +73,11 @@ class AuditAction:
 
 AREAS: tuple[type[StrEnum], ...] = (
     AuditAction.Auth,
+    AuditAction.Mfa,
+    AuditAction.Device,
+    AuditAction.Session,
+    AuditAction.Token,
+    AuditAction.Invitation,
     AuditAction.Org,
     AuditAction.Record,
     AuditAction.BreakGlass,
@@ -48,6 +88,30 @@ ACTION_LABELS: dict[str, str | Promise] = {
     AuditAction.Auth.SignedIn: _("Signed in"),
     AuditAction.Auth.SignedOut: _("Signed out"),
     AuditAction.Auth.SignInFailed: _("Sign-in failed"),
+    AuditAction.Auth.Throttled: _("Sign-in attempts throttled"),
+    AuditAction.Auth.Locked: _("Account locked"),
+    AuditAction.Auth.Unlocked: _("Account unlocked"),
+    AuditAction.Auth.SecondFactorFailed: _("Second factor failed"),
+    AuditAction.Auth.RecoveryCodeUsed: _("Used a recovery code"),
+    AuditAction.Auth.PasskeySignedIn: _("Signed in with a passkey"),
+    AuditAction.Auth.NewDevice: _("Signed in from a new device"),
+    AuditAction.Auth.SteppedUp: _("Confirmed identity again"),
+    AuditAction.Auth.PasswordChanged: _("Changed password"),
+    AuditAction.Auth.PasswordReset: _("Reset password"),
+    AuditAction.Mfa.Enrolled: _("Added a second factor"),
+    AuditAction.Mfa.Removed: _("Removed a second factor"),
+    AuditAction.Mfa.RecoveryCodesRegenerated: _("Made new recovery codes"),
+    AuditAction.Device.Trusted: _("Trusted a browser"),
+    AuditAction.Device.Revoked: _("Revoked a trusted browser"),
+    AuditAction.Session.Revoked: _("Signed out a session"),
+    AuditAction.Session.Expired: _("Session expired"),
+    AuditAction.Token.Created: _("Created an API token"),
+    AuditAction.Token.Revoked: _("Revoked an API token"),
+    AuditAction.Token.Used: _("Used an API token"),
+    AuditAction.Token.Denied: _("API token refused"),
+    AuditAction.Invitation.Sent: _("Invited a member"),
+    AuditAction.Invitation.Accepted: _("Accepted an invitation"),
+    AuditAction.Invitation.Revoked: _("Revoked an invitation"),
     AuditAction.Org.Switched: _("Switched organization"),
     AuditAction.Record.Read: _("Read a record"),
     AuditAction.BreakGlass.Started: _("Started break-glass access"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from enum import StrEnum
 from typing import Any
@@ -21,6 +20,7 @@ from cuspid.audit.models import GENESIS_HASH, HEAD_ID, AuditCheckpoint, AuditEve
 from cuspid.audit.selectors import AuditFilters, audit_event_list_for
 from cuspid.core import clock
 from cuspid.core.actors import SystemActor
+from cuspid.core.http import client_ip
 from cuspid.tenancy.actor import Actor
 
 USER_AGENT_MAX = 256
@@ -47,11 +47,7 @@ def _code(name: str, value: object) -> str:
 
 
 def _client_ip(request: HttpRequest | None) -> str:
-    raw = request.META.get("REMOTE_ADDR", "") if request is not None else ""
-    try:
-        return str(ipaddress.ip_address(raw))
-    except ValueError:
-        return ""
+    return client_ip(request) if request is not None else ""
 
 
 _HEAD_FIELDS_SAVED: dict[str, list[str]] = {"postgresql": []}

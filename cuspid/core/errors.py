@@ -41,3 +41,12 @@ class InvalidInput(CuspidError):
     status = 422
     code = "invalid"
     default_detail = "The input is not valid."
+
+
+class StepUpRequired(CuspidError):
+    """The action needs a recent full authentication (ASVS V7.5); the user re-authenticates
+    and comes back. Pages redirect to the step-up page; the API answers 401 with this code."""
+
+    status = 401
+    code = "step_up_required"
+    default_detail = "Confirm your identity again to continue."

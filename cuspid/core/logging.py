@@ -86,6 +86,18 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str, ensure_ascii=False)
 
 
+# URL captures that carry a secret (invitation tokens, password-reset keys) are not logged.
+_SECRET_CAPTURE = re.compile(r"key|token|uidb36", re.IGNORECASE)
+
+
+def _loggable_path(path: str, captures: dict[str, Any]) -> str:
+    """``path`` with the values of secret-bearing URL captures replaced by ``[secret]``."""
+    for name, value in captures.items():
+        if _SECRET_CAPTURE.search(name) and isinstance(value, str) and value:
+            path = path.replace(value, "[secret]")
+    return path
+
+
 class RequestLogMiddleware:
     """Give each request an id, return it as ``X-Request-ID``, and write one access line.
 
@@ -119,7 +131,7 @@ class RequestLogMiddleware:
             "request",
             extra={
                 "method": request.method,
-                "path": request.path,
+                "path": _loggable_path(request.path, match.kwargs if match else {}),
                 "route": match.route if match else None,
                 "status": status,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 1),

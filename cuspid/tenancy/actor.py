@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from cuspid.accounts.models import User
@@ -16,6 +17,9 @@ class Actor:
 
     user: User
     membership: Membership
+    # The user's last full authentication in this session (cuspid.accounts.authtime); the
+    # step-up check compares it with its window. ``None`` when unknown (tasks, API tokens).
+    authenticated_at: datetime | None = None
 
     @property
     def organization(self) -> Organization:
@@ -26,8 +30,8 @@ class Actor:
         return Role(self.membership.role)
 
     @classmethod
-    def of(cls, membership: Membership) -> Actor:
-        return cls(user=membership.user, membership=membership)
+    def of(cls, membership: Membership, *, authenticated_at: datetime | None = None) -> Actor:
+        return cls(user=membership.user, membership=membership, authenticated_at=authenticated_at)
 
 
 class OrganizationActor(Protocol):

@@ -71,12 +71,15 @@ def me_active_organization_set_api(request: HttpRequest, payload: ActiveOrganiza
     "/organizations/{organization_id}", response=OrganizationOut, operation_id="organization_get"
 )
 def organization_get_api(request: HttpRequest, organization_id: UUID) -> OrganizationOut:
-    """One organisation the user belongs to; 404 for any other."""
-    membership = membership_get_for_user(
-        user=request.user,  # type: ignore[arg-type]  # auth guarantees a User
-        organization_id=organization_id,
-    )
-    return membership.organization  # type: ignore[return-value]  # ninja validates from attributes
+    """One organisation the caller belongs to; 404 for any other.
+
+    Looks among the request's memberships: all of the user's for a session, only the bound
+    one for an API token, so a token never reads past its membership.
+    """
+    for membership in memberships_from(request):
+        if membership.organization_id == organization_id:
+            return membership.organization  # type: ignore[return-value]  # ninja validates from attributes
+    raise NotFound
 
 
 @router.get("/members", response=list[MemberOut], operation_id="member_list")

@@ -9,6 +9,7 @@ from uuid import UUID
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
+from cuspid.accounts.authtime import authenticated_at
 from cuspid.tenancy.actor import Actor
 from cuspid.tenancy.selectors import membership_list_for_user
 
@@ -43,7 +44,7 @@ class ActorMiddleware:
                 activate_organization(request, chosen.organization_id)
             if chosen is not None:
                 chosen.user = request.user
-                actor = Actor.of(chosen)
+                actor = Actor.of(chosen, authenticated_at=authenticated_at(request.session))
             request.memberships = memberships  # type: ignore[attr-defined]  # read by nav/switcher
         request.actor = actor  # type: ignore[attr-defined]  # the one place it is set
         if actor is not None:

@@ -33,6 +33,17 @@ def membership_create(*, user: User, organization: Organization, role: Role) -> 
     Raises InvalidInput when the role does not exist in that kind of organisation
     (a lab has no patients; a clinic has no designers) or the user is already a member.
     """
+    return membership_add(user=user, organization=organization, role=role)
+
+
+@transaction.atomic
+def membership_add(*, user: User, organization: Organization, role: Role) -> Membership:
+    """:func:`membership_create` as one step of a caller's own durable transaction.
+
+    For services that give a membership as part of a larger change (accepting an invitation
+    creates the account, the membership and the acceptance together or not at all); a
+    durable service cannot run inside another. Same rules and errors.
+    """
     if role not in ROLES_BY_KIND[organization.kind]:
         raise InvalidInput("This role does not exist in this kind of organization.")
     if Membership.objects.filter(user=user, organization=organization).exists():

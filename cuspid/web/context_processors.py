@@ -16,7 +16,18 @@ from cuspid.access.policy import can
 # Pages below a section mark that section's nav item as current.
 _SECTION_OF = {
     "member_detail": "member_list",
-    "account_change_password": "profile",
+    "invitation_list": "member_list",
+    "account_change_password": "security",
+    "device_list": "security",
+    "session_list": "security",
+    "step_up": "security",
+    "mfa_index": "security",
+    "mfa_activate_totp": "security",
+    "mfa_deactivate_totp": "security",
+    "mfa_view_recovery_codes": "security",
+    "mfa_generate_recovery_codes": "security",
+    "mfa_list_webauthn": "security",
+    "mfa_add_webauthn": "security",
 }
 
 
@@ -47,6 +58,11 @@ def navigation(request: HttpRequest) -> dict[str, object]:
             member is None and request.user.is_staff
         ):
             items.append(NavItem(_("Break-glass"), reverse("access:break_glass"), "break_glass"))
+        if actor is not None and can(actor, Perm.ApiTokenManage):
+            items.append(
+                NavItem(_("API tokens"), reverse("accounts:api_token_list"), "api_token_list")
+            )
+        items.append(NavItem(_("Security"), reverse("accounts:security"), "security"))
         items.append(NavItem(_("Profile"), reverse("accounts:profile"), "profile"))
     match = getattr(request, "resolver_match", None)
     current = match.url_name if match else None

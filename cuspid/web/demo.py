@@ -16,6 +16,8 @@ from django.conf import settings
 
 from cuspid.accounts.models import User
 from cuspid.accounts.services import user_create, user_password_set
+from cuspid.accounts.services.mfa import totp_enrol_with_secret
+from cuspid.core.actors import SystemActor
 from cuspid.tenancy.enums import ConnectionStatus, OrganizationKind, Role
 from cuspid.tenancy.models import LabConnection, Membership, Organization
 from cuspid.tenancy.services import lab_connection_create, membership_create, organization_create
@@ -40,6 +42,11 @@ class DemoUser:
     is_staff: bool = False
 
     @property
+    def needs_mfa(self) -> bool:
+        """Staff and lab accounts (and the operator) must have a second factor; patients not."""
+        return self.is_staff or any(role != Role.PATIENT for _org, role in self.memberships)
+
+    @property
     def role_label(self) -> str:
         if not self.memberships:
             return "Platform operator"
@@ -52,6 +59,7 @@ class DemoLogin:
     password: str
     role: str
     organizations: str
+    totp: bool = False
 
 
 ORGANIZATIONS = (
@@ -86,6 +94,11 @@ USERS = (
     DemoUser("labstaff@northstar.example", "Lee Labtech", (("lab", Role.LAB_STAFF),)),
     DemoUser("operator@cuspid.example", "Olive Operator", (), is_staff=True),
 )
+
+
+# The authenticator-app secret of every demo staff account. DEMO ONLY: it is printed and in
+# the source, so anyone can make codes with it; demo data is refused in production.
+DEMO_TOTP_SECRET = "CUSPIDDEMOSECRETDONOTUSEANYWHERE"  # noqa: S105 -- public on purpose (demo only)
 
 
 def _passwords_file() -> Path:
@@ -153,12 +166,17 @@ def seed_demo() -> list[DemoLogin]:
             org = orgs[org_key]
             if not Membership.objects.filter(user=user, organization=org).exists():
                 membership_create(user=user, organization=org, role=role)
+        if spec.needs_mfa:
+            totp_enrol_with_secret(
+                actor=SystemActor(reason="demo_seed"), user=user, secret=DEMO_TOTP_SECRET
+            )
         logins.append(
             DemoLogin(
                 email=spec.email,
                 password=password,
                 role=spec.role_label,
                 organizations=", ".join(orgs[key].name for key, _role in spec.memberships) or "—",
+                totp=spec.needs_mfa,
             )
         )
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -169,12 +187,24 @@ def seed_demo() -> list[DemoLogin]:
 
 def format_logins(logins: list[DemoLogin]) -> str:
     """The demo logins as a plain-text table."""
-    headers = ("Email", "Password", "Role", "Organization")
-    rows = [(x.email, x.password, x.role, x.organizations) for x in logins]
-    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(4)]
+    headers = ("Email", "Password", "Role", "Organization", "Second factor")
+    rows = [
+        (x.email, x.password, x.role, x.organizations, "authenticator app" if x.totp else "—")
+        for x in logins
+    ]
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
     line = "+".join("-" * (w + 2) for w in widths)
     out = [line, " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)), line]
     out += [" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
     out.append(line)
     out.append("External reviewers sign in through review links; they have no account.")
+    if any(x.totp for x in logins):
+        out.append(
+            f"Second factor (DEMO ONLY, never for real accounts): authenticator-app secret "
+            f"{DEMO_TOTP_SECRET}"
+        )
+        out.append(
+            "  Current 6-digit code: .venv/bin/python manage.py demo_totp EMAIL "
+            "(or add the secret to any authenticator app)."
+        )
     return "\n".join(out)

@@ -4,18 +4,35 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from http import HTTPStatus
+from urllib.parse import urlsplit
 
+from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.http import urlencode
 
-from cuspid.core.errors import CuspidError, NotAuthenticated
+from cuspid.core.errors import CuspidError, NotAuthenticated, StepUpRequired
 
 _TEMPLATES = {403: "403.html", 404: "404.html"}
 
 
+def step_up_return_path(request: HttpRequest) -> str:
+    """Where the user goes back to after stepping up: the page itself for a GET; for a form
+    post, the page the form was on (the Referer, when it is this site), else the dashboard.
+    """
+    if request.method in ("GET", "HEAD"):
+        return request.get_full_path()
+    referer = urlsplit(str(request.META.get("HTTP_REFERER", "")))
+    if referer.netloc == request.get_host() and referer.path.startswith("/"):
+        return referer.path + (f"?{referer.query}" if referer.query else "")
+    return reverse("web:dashboard")
+
+
 class DomainErrorMiddleware:
-    """``NotFound`` → the 404 page, ``PermissionDenied`` → 403, signed out → sign-in page.
+    """``NotFound`` → the 404 page, ``PermissionDenied`` → 403, signed out → sign-in page,
+    ``StepUpRequired`` → the step-up page, which comes back to the page after.
 
     API operations never get here: ninja maps the same errors to JSON itself.
     """
@@ -29,6 +46,9 @@ class DomainErrorMiddleware:
     def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
         if isinstance(exc, NotAuthenticated):
             return redirect_to_login(request.path)
+        if isinstance(exc, StepUpRequired):
+            query = urlencode({REDIRECT_FIELD_NAME: step_up_return_path(request)})
+            return HttpResponseRedirect(f"{reverse('accounts:step_up')}?{query}")
         if isinstance(exc, CuspidError):
             template = _TEMPLATES.get(exc.status, "400.html")
             return TemplateResponse(request, template, status=exc.status).render()

@@ -41,6 +41,7 @@ TABLE: list[tuple[AccessRole, Perm, bool]] = [
     (AccessRole.ORG_ADMIN, Perm.AlertsView, YES),
     (AccessRole.ORG_ADMIN, Perm.BreakGlassView, YES),
     (AccessRole.ORG_ADMIN, Perm.BreakGlassStart, NO),
+    (AccessRole.ORG_ADMIN, Perm.ApiTokenManage, YES),
     # clinician
     (AccessRole.CLINICIAN, Perm.OrgView, YES),
     (AccessRole.CLINICIAN, Perm.OrgManageMembers, NO),
@@ -67,6 +68,7 @@ TABLE: list[tuple[AccessRole, Perm, bool]] = [
     (AccessRole.CLINICIAN, Perm.AlertsView, NO),
     (AccessRole.CLINICIAN, Perm.BreakGlassView, NO),
     (AccessRole.CLINICIAN, Perm.BreakGlassStart, NO),
+    (AccessRole.CLINICIAN, Perm.ApiTokenManage, NO),
     # staff
     (AccessRole.STAFF, Perm.OrgView, YES),
     (AccessRole.STAFF, Perm.OrgManageMembers, NO),
@@ -93,6 +95,7 @@ TABLE: list[tuple[AccessRole, Perm, bool]] = [
     (AccessRole.STAFF, Perm.AlertsView, NO),
     (AccessRole.STAFF, Perm.BreakGlassView, NO),
     (AccessRole.STAFF, Perm.BreakGlassStart, NO),
+    (AccessRole.STAFF, Perm.ApiTokenManage, NO),
     # designer
     (AccessRole.DESIGNER, Perm.OrgView, YES),
     (AccessRole.DESIGNER, Perm.OrgManageMembers, NO),
@@ -119,6 +122,7 @@ TABLE: list[tuple[AccessRole, Perm, bool]] = [
     (AccessRole.DESIGNER, Perm.AlertsView, NO),
     (AccessRole.DESIGNER, Perm.BreakGlassView, NO),
     (AccessRole.DESIGNER, Perm.BreakGlassStart, NO),
+    (AccessRole.DESIGNER, Perm.ApiTokenManage, NO),
     # lab_staff
     (AccessRole.LAB_STAFF, Perm.OrgView, YES),
     (AccessRole.LAB_STAFF, Perm.OrgManageMembers, NO),
@@ -145,6 +149,7 @@ TABLE: list[tuple[AccessRole, Perm, bool]] = [
     (AccessRole.LAB_STAFF, Perm.AlertsView, NO),
     (AccessRole.LAB_STAFF, Perm.BreakGlassView, NO),
     (AccessRole.LAB_STAFF, Perm.BreakGlassStart, NO),
+    (AccessRole.LAB_STAFF, Perm.ApiTokenManage, NO),
     # patient
     (AccessRole.PATIENT, Perm.OrgView, YES),
     (AccessRole.PATIENT, Perm.OrgManageMembers, NO),
@@ -171,6 +176,7 @@ TABLE: list[tuple[AccessRole, Perm, bool]] = [
     (AccessRole.PATIENT, Perm.AlertsView, NO),
     (AccessRole.PATIENT, Perm.BreakGlassView, NO),
     (AccessRole.PATIENT, Perm.BreakGlassStart, NO),
+    (AccessRole.PATIENT, Perm.ApiTokenManage, NO),
     # external_reviewer
     (AccessRole.EXTERNAL_REVIEWER, Perm.OrgView, NO),
     (AccessRole.EXTERNAL_REVIEWER, Perm.OrgManageMembers, NO),
@@ -197,6 +203,7 @@ TABLE: list[tuple[AccessRole, Perm, bool]] = [
     (AccessRole.EXTERNAL_REVIEWER, Perm.AlertsView, NO),
     (AccessRole.EXTERNAL_REVIEWER, Perm.BreakGlassView, NO),
     (AccessRole.EXTERNAL_REVIEWER, Perm.BreakGlassStart, NO),
+    (AccessRole.EXTERNAL_REVIEWER, Perm.ApiTokenManage, NO),
     # platform_operator
     (AccessRole.PLATFORM_OPERATOR, Perm.OrgView, NO),
     (AccessRole.PLATFORM_OPERATOR, Perm.OrgManageMembers, NO),
@@ -223,6 +230,7 @@ TABLE: list[tuple[AccessRole, Perm, bool]] = [
     (AccessRole.PLATFORM_OPERATOR, Perm.AlertsView, NO),
     (AccessRole.PLATFORM_OPERATOR, Perm.BreakGlassView, NO),
     (AccessRole.PLATFORM_OPERATOR, Perm.BreakGlassStart, NO),
+    (AccessRole.PLATFORM_OPERATOR, Perm.ApiTokenManage, NO),
     # operator_break_glass
     (AccessRole.OPERATOR_BREAK_GLASS, Perm.OrgView, YES),
     (AccessRole.OPERATOR_BREAK_GLASS, Perm.OrgManageMembers, NO),
@@ -249,6 +257,7 @@ TABLE: list[tuple[AccessRole, Perm, bool]] = [
     (AccessRole.OPERATOR_BREAK_GLASS, Perm.AlertsView, NO),
     (AccessRole.OPERATOR_BREAK_GLASS, Perm.BreakGlassView, NO),
     (AccessRole.OPERATOR_BREAK_GLASS, Perm.BreakGlassStart, NO),
+    (AccessRole.OPERATOR_BREAK_GLASS, Perm.ApiTokenManage, NO),
 ]
 
 

@@ -212,6 +212,7 @@ def test_a_user_without_organisation_is_audited_by_id(user: User) -> None:
     events = list(AuditEvent.objects.order_by("sequence"))
     assert [(e.action, e.actor_user_id, e.actor_organization_id) for e in events] == [
         ("auth:sign_in", user.pk, None),
+        ("auth:new_device", user.pk, None),
         ("auth:sign_out", user.pk, None),
     ]
 

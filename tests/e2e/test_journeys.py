@@ -9,94 +9,26 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Page, expect
 from pytest_django.fixtures import Settings
 from pytest_django.live_server_helper import LiveServer
 
 from cuspid.tenancy.models import Membership
-from cuspid.web.demo import seed_demo
+from cuspid.web.demo import DEMO_TOTP_SECRET, seed_demo
+from tests.e2e.browser import STEP_MS, PageProblems, _BrowserHolder
+from tests.e2e.totp import fresh_totp_code
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-STEP_MS = 10_000
 CLINICIAN = "dentist@maplegrove.example"
 DESIGNER = "designer@northstar.example"
 CLINIC_ADMIN = "admin@maplegrove.example"
 FIRST_CLINIC = "Maple Grove Dental (demo)"
 SECOND_CLINIC = "Riverbend Family Dentistry (demo)"
 LAB = "Northstar Dental Lab (demo)"
-
-
-class _BrowserHolder:
-    """Starts Chromium on first use, once per module; the ``chromium_path`` check comes first."""
-
-    def __init__(self) -> None:
-        self._playwright: Playwright | None = None
-        self._browser: Browser | None = None
-
-    def get(self, executable: Path) -> Browser:
-        if self._browser is None:
-            self._playwright = sync_playwright().start()
-            self._browser = self._playwright.chromium.launch(
-                executable_path=str(executable), args=CHROMIUM_ARGS, timeout=30_000
-            )
-        return self._browser
-
-    def close(self) -> None:
-        if self._browser is not None:
-            self._browser.close()
-        if self._playwright is not None:
-            self._playwright.stop()
-
-
-@pytest.fixture(scope="module")
-def browser_holder() -> Iterator[_BrowserHolder]:
-    holder = _BrowserHolder()
-    yield holder
-    holder.close()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _allow_orm_beside_playwright() -> Iterator[None]:
-    """Playwright's sync API keeps an event loop in this thread, so Django would refuse the
-    test's own ORM calls (seeding, the database flush after each test) as if they ran in async
-    code. Allowed for this module only, from before the first test until after the last."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        yield
-
-
-@dataclass
-class PageProblems:
-    """What the browser reported while a test ran: CSP violations, errors, failed loads."""
-
-    messages: list[str] = field(default_factory=list)
-
-    def record_console(self, message: ConsoleMessage) -> None:
-        text = message.text
-        if "Content Security Policy" in text or "Content-Security-Policy" in text:
-            self.messages.append(f"CSP: {text}")
-        elif message.type == "error" and not text.startswith("Failed to load resource"):
-            self.messages.append(f"console error: {text}")
-
-
-@pytest.fixture
-def problems() -> PageProblems:
-    return PageProblems()
 
 
 @pytest.fixture
@@ -137,7 +69,13 @@ def _sign_in(page: Page, base_url: str, email: str, password: str) -> None:
     expect(page).to_have_url(re.compile(r"/accounts/login/\?next=/$"))
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("main").get_by_role("button", name="Sign in").click()
+    page.get_by_role("main").get_by_role("button", name="Sign in", exact=True).click()
+    # Every demo staff account has an authenticator app with the demo secret.
+    expect(page.get_by_role("heading", level=1)).to_have_text("Confirm it's you")
+    code, _step = fresh_totp_code(DEMO_TOTP_SECRET)
+    page.get_by_label("Code").fill(code)
+    page.get_by_role("button", name="Continue").click()
+    page.get_by_role("button", name="Don't trust").click()
 
 
 def test_clinician_signs_in_switches_clinic_and_language(

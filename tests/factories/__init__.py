@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any, cast
 
 import factory.django
+from allauth.mfa.models import Authenticator
+from allauth.mfa.totp.internal.auth import TOTP
 from factory.declarations import Sequence, SubFactory
 from factory.helpers import post_generation
 
@@ -13,6 +15,9 @@ from cuspid.tenancy.enums import ConnectionStatus, OrganizationKind, Role
 from cuspid.tenancy.models import LabConnection, Membership, Organization
 
 TEST_PASSWORD = "correct horse battery staple"
+# The authenticator-app secret of every factory user with MFA (tests compute codes from it
+# with ``tests.factories.totp_code``).
+TEST_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
 
 class UserFactory(factory.django.DjangoModelFactory[User]):
@@ -64,9 +69,31 @@ class LabConnectionFactory(factory.django.DjangoModelFactory[LabConnection]):
     status = ConnectionStatus.ACTIVE
 
 
+def enrol_totp(user: User, secret: str = TEST_TOTP_SECRET) -> Authenticator:
+    """Give ``user`` an authenticator app with ``secret`` (no audit event, unlike the real
+    enrolment), unless they have one already."""
+    existing = Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).first()
+    if existing is not None:
+        return existing
+    return cast(Authenticator, TOTP.activate(user, secret).instance)
+
+
+def totp_code(secret: str = TEST_TOTP_SECRET, *, offset: int = 0) -> str:
+    """The 6-digit code an authenticator app with ``secret`` shows now (``offset`` steps of
+    30 s later or earlier), computed the way allauth checks it."""
+    from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value, time
+
+    counter = int(time.time()) // 30 + offset
+    return cast(str, format_hotp_value(hotp_value(secret, counter)))
+
+
 # Typed entry points: factory-boy has no type information, so tests call these.
-def make_user(**fields: Any) -> User:
-    return cast(User, UserFactory(**fields))
+def make_user(*, mfa: bool = False, **fields: Any) -> User:
+    """A user; ``mfa=True`` also gives them an authenticator app with ``TEST_TOTP_SECRET``."""
+    user = cast(User, UserFactory(**fields))
+    if mfa:
+        enrol_totp(user)
+    return user
 
 
 def make_organization(**fields: Any) -> Organization:
@@ -77,8 +104,14 @@ def make_lab(**fields: Any) -> Organization:
     return cast(Organization, LabFactory(**fields))
 
 
-def make_membership(**fields: Any) -> Membership:
-    return cast(Membership, MembershipFactory(**fields))
+def make_membership(*, mfa: bool = False, **fields: Any) -> Membership:
+    """A membership (and its user); ``mfa=True`` also gives the user an authenticator app
+    with ``TEST_TOTP_SECRET``. (The ``signed_in`` fixture enrols users who need MFA, so tests
+    that sign in through the login form still see the enrolment wall.)"""
+    membership = cast(Membership, MembershipFactory(**fields))
+    if mfa:
+        enrol_totp(membership.user)
+    return membership
 
 
 def make_lab_connection(**fields: Any) -> LabConnection:

@@ -112,6 +112,14 @@ def test_access_line_redacts_an_email_in_the_path(access_log: _Captured, db: Non
     assert json.loads(line)["path"] == "/members/[email]/"
 
 
+def test_access_line_leaves_out_a_password_reset_key(access_log: _Captured, db: None) -> None:
+    key = "c7a9k3-0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+    Client().get(f"/accounts/password/reset/key/{key}/")
+    line = access_log.lines[0]
+    assert "0f1e2d3c4b5a69788796a5b4c3d2e1f0" not in line
+    assert json.loads(line)["path"] == "/accounts/password/reset/key/[secret]-[secret]/"
+
+
 def test_access_line_names_user_and_organization_but_not_the_email(
     access_log: _Captured, db: None
 ) -> None:

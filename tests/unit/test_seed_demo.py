@@ -8,6 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from allauth.mfa.models import Authenticator
 from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
 from django.test import Client
@@ -16,6 +17,8 @@ from pytest_django import Settings
 from cuspid.accounts.models import User
 from cuspid.tenancy.enums import ConnectionStatus, OrganizationKind, Role
 from cuspid.tenancy.models import LabConnection, Membership, Organization
+from cuspid.web.demo import DEMO_TOTP_SECRET, DemoLogin, format_logins
+from tests.factories import totp_code
 
 _ROW = re.compile(r"^(\S+@\S+)\s+\|\s+(\S+)\s+\|")
 
@@ -98,6 +101,10 @@ def test_printed_password_signs_in_through_the_login_page(var_dir: Path, db: Non
     client = Client()
     response = client.post("/accounts/login/", {"login": email, "password": logins[email]})
     assert response.status_code == 302
+    assert response["Location"] == "/accounts/2fa/authenticate/"
+    response = client.post(response["Location"], {"code": totp_code(DEMO_TOTP_SECRET)})
+    assert response["Location"] == "/accounts/trust-this-browser/"
+    client.post(response["Location"], {"action": "skip"})
     assert client.get("/api/v1/me").json()["active_role"] == Role.DESIGNER
 
 
@@ -138,3 +145,60 @@ def test_seed_demo_refuses_when_demo_data_is_not_allowed(
         _seed()
     assert _counts() == (0, 0, 0, 0)
     assert not (var_dir / "demo-logins.json").exists()
+
+
+def test_seed_demo_enrols_every_staff_account_in_totp_with_the_printed_demo_secret(
+    var_dir: Path, db: None
+) -> None:
+    output = _seed()
+    assert DEMO_TOTP_SECRET in output
+    assert "manage.py demo_totp EMAIL" in output
+    staff = User.objects.exclude(memberships__role=Role.PATIENT)
+    assert staff.count() == User.objects.count() - 1
+    for user in staff:
+        kinds = set(Authenticator.objects.filter(user=user).values_list("type", flat=True))
+        assert kinds == {"totp", "recovery_codes"}, user.email
+        call_out = io.StringIO()
+        call_command("demo_totp", user.email, stdout=call_out)
+        assert call_out.getvalue().strip() == totp_code(DEMO_TOTP_SECRET)
+    patient = User.objects.get(memberships__role=Role.PATIENT)
+    assert not Authenticator.objects.filter(user=patient).exists()
+
+
+def test_seed_demo_twice_keeps_one_authenticator_each_and_restores_the_demo_secret(
+    var_dir: Path, db: None
+) -> None:
+    _seed()
+    before = set(Authenticator.objects.values_list("pk", flat=True))
+    _seed()
+    assert set(Authenticator.objects.values_list("pk", flat=True)) == before
+    designer = User.objects.get(email="designer@northstar.example")
+    Authenticator.objects.filter(user=designer, type="totp").update(data={"secret": "AAAA" * 8})
+    _seed()
+    out = io.StringIO()
+    call_command("demo_totp", designer.email, stdout=out)
+    assert out.getvalue().strip() == totp_code(DEMO_TOTP_SECRET)
+    assert Authenticator.objects.filter(user=designer).count() == 2
+
+
+def test_demo_totp_is_refused_outside_demo_mode(
+    var_dir: Path, settings: Settings, db: None
+) -> None:
+    _seed()
+    settings.CUSPID_DEMO_ALLOWED = False
+    with pytest.raises(CommandError, match="only in demo mode"):
+        call_command("demo_totp", "designer@northstar.example", stdout=io.StringIO())
+
+
+def test_demo_totp_names_no_account_for_an_unknown_or_patient_email(
+    var_dir: Path, db: None
+) -> None:
+    _seed()
+    for email in ("nobody@example.com", "patient@maplegrove.example"):
+        with pytest.raises(CommandError, match="No account with an authenticator app"):
+            call_command("demo_totp", email, stdout=io.StringIO())
+
+
+def test_the_logins_table_mentions_no_secret_when_no_login_has_totp() -> None:
+    login = DemoLogin(email="p@x.example", password="pw", role="Patient", organizations="—")
+    assert "demo_totp" not in format_logins([login])

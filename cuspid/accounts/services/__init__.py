@@ -38,6 +38,17 @@ def user_create(
     *, email: str, password: str, full_name: str = "", language: str = "en", is_staff: bool = False
 ) -> User:
     """Create an account. Raises InvalidInput when the email is taken (in any letter case)."""
+    return user_add(
+        email=email, password=password, full_name=full_name, language=language, is_staff=is_staff
+    )
+
+
+@transaction.atomic
+def user_add(
+    *, email: str, password: str, full_name: str = "", language: str = "en", is_staff: bool = False
+) -> User:
+    """:func:`user_create` as one step of a caller's own durable transaction (accepting an
+    invitation creates the account and its membership together); same rules and errors."""
     _check_language(language)
     if User.objects.filter(email__iexact=email.strip()).exists():
         raise InvalidInput("An account with this email already exists.")

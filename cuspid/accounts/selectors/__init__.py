@@ -1,0 +1,1 @@
+"""Reads about identity records, filtered by who asks."""
