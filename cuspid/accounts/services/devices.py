@@ -10,7 +10,6 @@ the server, unlike allauth's signed trust cookie, so revocation works at once.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -37,6 +36,7 @@ from cuspid.audit.identity import AuditIdentity
 from cuspid.audit.services import audit_emit
 from cuspid.core import clock
 from cuspid.core.errors import NotFound
+from cuspid.core.http import client_ip
 from cuspid.tenancy.actor import Actor
 
 DEVICE_COOKIE = "cuspid_device"
@@ -108,10 +108,7 @@ def device_is_trusted_for(*, request: HttpRequest, user: User) -> bool:
 
 
 def _client_ip(request: HttpRequest) -> str | None:
-    try:
-        return str(ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")))
-    except ValueError:
-        return None
+    return client_ip(request) or None
 
 
 @transaction.atomic(durable=True)

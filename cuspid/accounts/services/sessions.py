@@ -15,12 +15,10 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from allauth.account.adapter import get_adapter
 from allauth.usersessions.models import UserSession
 from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.sessions.models import Session
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import transaction
 from django.http import HttpRequest
 
@@ -30,6 +28,7 @@ from cuspid.audit.identity import AuditActor, AuditIdentity
 from cuspid.audit.services import audit_emit
 from cuspid.core import clock
 from cuspid.core.errors import InvalidInput, NotFound
+from cuspid.core.http import client_ip
 
 if TYPE_CHECKING:  # services.devices imports services.security, which imports this module
     from cuspid.accounts.services.devices import AccountActor
@@ -85,10 +84,7 @@ def session_expiry(session: Any, *, now: datetime, phi: bool) -> Expiry | None:
 
 
 def _client_ip(request: HttpRequest) -> str:
-    try:
-        return str(get_adapter().get_client_ip(request))
-    except DjangoPermissionDenied:
-        return _UNKNOWN_IP
+    return client_ip(request) or _UNKNOWN_IP
 
 
 def session_started(request: HttpRequest) -> None:
