@@ -183,6 +183,7 @@ MFA_ADAPTER = "cuspid.accounts.adapter.MFAAdapter"
 MFA_FORMS = {
     "authenticate": "cuspid.accounts.forms.security.MfaAuthenticateForm",
     "reauthenticate": "cuspid.accounts.forms.security.MfaReauthenticateForm",
+    "edit_webauthn": "cuspid.accounts.forms.mfa.PasskeyRenameForm",
 }
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
 MFA_TOTP_PERIOD = 30

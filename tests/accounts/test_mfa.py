@@ -350,3 +350,20 @@ def test_each_allauth_signal_reaches_the_audit_trail(
     [event] = _actions(action)
     assert event.target_id == str(authenticator.pk)
     assert event.actor_user_id == user.pk
+
+
+def test_a_passkey_is_renamed_on_a_labelled_form(clinic: Organization) -> None:
+    user = _member(clinic, Role.DESIGNER)
+    enrol_totp(user)
+    passkey = Authenticator.objects.create(
+        user=user, type=Authenticator.Type.WEBAUTHN, data={"name": "Laptop", "credential": {}}
+    )
+    client = _forced_in(user)
+    _recently_authenticated(client)
+    page = client.get(f"/accounts/2fa/webauthn/keys/{passkey.pk}/edit/")
+    assert page.status_code == 200
+    assert '<label for="id_name">Name</label>' in page.content.decode()
+    response = client.post(f"/accounts/2fa/webauthn/keys/{passkey.pk}/edit/", {"name": "Desk"})
+    assert response.status_code == 302
+    passkey.refresh_from_db()
+    assert passkey.data["name"] == "Desk"
