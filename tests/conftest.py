@@ -9,6 +9,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 import pytest
+import redis
 from django.conf import settings
 from django.db import connection
 from django.test import Client
@@ -37,6 +38,17 @@ def require_service(available: bool, reason: str) -> None:
     if settings.CUSPID_REQUIRE_ALL:
         pytest.fail(f"CUSPID_REQUIRE_ALL is set but {reason}")
     pytest.skip(reason)
+
+
+def redis_or_skip(url: str) -> redis.Redis:
+    """A client for the Redis at ``url`` once it answers a ping (skip, or fail in CI, if not)."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=10)
+    try:
+        available = bool(client.ping())
+    except (redis.RedisError, OSError):
+        available = False
+    require_service(available, "Redis is not reachable at CUSPID_REDIS_URL")
+    return client
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from cuspid.accounts.services.sessions import (
     session_touch,
 )
 from cuspid.core import clock
+from cuspid.core.middleware import ViewMiddleware
 
 SESSION_EXPIRED_CODE = "session_expired"
 
@@ -68,7 +69,7 @@ def _expiry_message(expiry: Expiry) -> str:
     }
 
 
-class SessionLimitsMiddleware:
+class SessionLimitsMiddleware(ViewMiddleware):
     """End a signed-in session past its idle or absolute limit; keep "last seen" otherwise.
 
     Idle: 30 minutes since the last request, 15 on pages whose route shows PHI
@@ -80,12 +81,6 @@ class SessionLimitsMiddleware:
 
     Cost: no query, except at most once a minute per session (the last-seen write).
     """
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.get_response(request)
 
     def process_view(
         self,
@@ -152,7 +147,7 @@ def mfa_satisfied(request: HttpRequest) -> bool:
     return ok
 
 
-class MfaRequiredMiddleware:
+class MfaRequiredMiddleware(ViewMiddleware):
     """Staff, clinician, designer, lab and admin accounts (and platform operators) see only
     the enrolment pages until they have a TOTP or passkey second factor.
 
@@ -161,12 +156,6 @@ class MfaRequiredMiddleware:
     after ``ActorMiddleware`` (it reuses the memberships loaded there) and before the route
     check, so nothing past enrolment runs for such an account.
     """
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.get_response(request)
 
     def process_view(
         self,

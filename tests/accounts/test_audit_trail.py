@@ -14,6 +14,7 @@ from io import StringIO
 import pytest
 import time_machine
 from allauth.mfa.models import Authenticator
+from allauth.usersessions.models import UserSession
 from django.core.management import call_command
 from django.test import Client, TestCase
 
@@ -29,7 +30,7 @@ from tests.accounts.sign_in_helpers import (
     password_attempt,
     sign_in,
 )
-from tests.factories import TEST_PASSWORD, enrol_totp, make_membership, totp_code
+from tests.factories import TEST_PASSWORD, make_membership, totp_code
 
 EXPECTED = {
     "auth:sign_in",
@@ -135,6 +136,5 @@ def test_every_identity_event_is_audited_and_the_chain_verifies(
 
 
 def _session_row(user: User, client: Client) -> int:
-    from allauth.usersessions.models import UserSession
-
-    return UserSession.objects.get(user=user, session_key=client.session.session_key).pk
+    row = UserSession.objects.get(user=user, session_key=client.session.session_key)
+    return int(row.pk)

@@ -16,12 +16,11 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
-import redis
 from django.conf import settings
 from django.test import Client, override_settings
 
 from config.env import BASE_DIR, env
-from tests.conftest import require_service
+from tests.conftest import redis_or_skip
 
 REDIS_CACHE_DB = 14
 
@@ -50,12 +49,7 @@ print(json.dumps({
 @pytest.fixture
 def redis_cache_url() -> Iterator[str]:
     url = urlsplit(env.redis_url)._replace(path=f"/{REDIS_CACHE_DB}").geturl()
-    client = redis.Redis.from_url(url, socket_connect_timeout=2)
-    try:
-        available = bool(client.ping())
-    except (redis.RedisError, OSError):
-        available = False
-    require_service(available, "Redis is not reachable at CUSPID_REDIS_URL")
+    client = redis_or_skip(url)
     try:
         yield url
     finally:

@@ -30,7 +30,7 @@ from django.conf import settings
 from config.celery import CuspidTask, sweep_delivered_messages
 from config.env import Env, env
 from cuspid.core.tasks import ping
-from tests.conftest import require_service
+from tests.conftest import redis_or_skip
 
 REPO = Path(settings.BASE_DIR)
 ENQUEUE_TIMEOUT = 60
@@ -307,14 +307,7 @@ def _redis_url(db: int) -> str:
 @pytest.fixture
 def redis_test_db() -> Iterator[redis.Redis]:
     """Database 15 on CUSPID_REDIS_URL's server; the keys a test made there are removed."""
-    client = redis.Redis.from_url(
-        _redis_url(REDIS_TEST_DB), socket_connect_timeout=2, socket_timeout=10
-    )
-    try:
-        available = bool(client.ping())
-    except (redis.RedisError, OSError):
-        available = False
-    require_service(available, "Redis is not reachable at CUSPID_REDIS_URL")
+    client = redis_or_skip(_redis_url(REDIS_TEST_DB))
     try:
         yield client
     finally:
