@@ -66,6 +66,8 @@ class Env:
     trusted_proxy_count: int
     require_all: bool
     audit_signing_key: Path
+    kek_path: Path
+    forget_list: Path
 
     @classmethod
     def load(cls) -> Env:
@@ -93,6 +95,10 @@ class Env:
             require_all=_bool("CUSPID_REQUIRE_ALL", False),
             audit_signing_key=Path(
                 _raw("CUSPID_AUDIT_SIGNING_KEY", str(var_dir / "keys" / "audit_signing_key.pem"))
+            ).resolve(),
+            kek_path=Path(_raw("CUSPID_KEK_PATH", str(var_dir / "keys" / "kek.json"))).resolve(),
+            forget_list=Path(
+                _raw("CUSPID_FORGET_LIST", str(var_dir / "keys" / "forget-list"))
             ).resolve(),
         )
 

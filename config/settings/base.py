@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "cuspid.accounts",
     "cuspid.tenancy",
     "cuspid.audit",
+    "cuspid.keys",
     "cuspid.access",
     "cuspid.web",
 ]
@@ -266,6 +267,14 @@ CUSPID_PORT = env.port
 # creates it on first use; production requires it to exist (see cuspid/audit/signing.py).
 CUSPID_AUDIT_SIGNING_KEY = env.audit_signing_key
 CUSPID_AUDIT_SIGNING_KEY_CREATE = True
+# The key hierarchy (cuspid.keys): the master key (KEK) keyset, created on first use by the
+# embedded default, required to exist in production; the forget list of destroyed data keys,
+# kept outside the database; the in-process cache of unwrapped data keys.
+CUSPID_KEK_PATH = env.kek_path
+CUSPID_KEK_CREATE = True
+CUSPID_FORGET_LIST = env.forget_list
+CUSPID_DEK_CACHE_SIZE = 1024
+CUSPID_DEK_CACHE_SECONDS = 300
 
 # Security headers. CSP allows no inline script or style anywhere.
 X_FRAME_OPTIONS = "DENY"

@@ -15,6 +15,8 @@ DEBUG = False
 CUSPID_DEMO_ALLOWED = False
 # The checkpoint signing key is provisioned by the operator, never made up on the fly.
 CUSPID_AUDIT_SIGNING_KEY_CREATE = False
+# The master key is provisioned (a mounted keyset or a KMS), never made up on the fly.
+CUSPID_KEK_CREATE = False
 
 SECURE_SSL_REDIRECT = True
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

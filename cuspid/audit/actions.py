@@ -66,6 +66,10 @@ class AuditAction:
         Accessed = "breakglass:access"
         Expired = "breakglass:expire"
 
+    class Keys(StrEnum):
+        # The id of the destroyed data key (crypto-shredding, or replaying the forget list).
+        Shredded = "keys:shred"
+
     class Audit(StrEnum):
         Exported = "audit:export"
         CheckpointSigned = "audit:checkpoint_sign"
@@ -81,6 +85,7 @@ AREAS: tuple[type[StrEnum], ...] = (
     AuditAction.Org,
     AuditAction.Record,
     AuditAction.BreakGlass,
+    AuditAction.Keys,
     AuditAction.Audit,
 )
 
@@ -117,6 +122,7 @@ ACTION_LABELS: dict[str, str | Promise] = {
     AuditAction.BreakGlass.Started: _("Started break-glass access"),
     AuditAction.BreakGlass.Accessed: _("Accessed under break-glass"),
     AuditAction.BreakGlass.Expired: _("Break-glass access expired"),
+    AuditAction.Keys.Shredded: _("Destroyed a data key"),
     AuditAction.Audit.Exported: _("Exported the audit log"),
     AuditAction.Audit.CheckpointSigned: _("Signed an audit checkpoint"),
 }

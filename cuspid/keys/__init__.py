@@ -1,0 +1,1 @@
+"""The key hierarchy: a master key (KEK) wraps one data key (DEK) per patient and organisation."""
