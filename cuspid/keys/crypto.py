@@ -67,14 +67,19 @@ dek_cache = _DekCache()
 
 def _new_data_key(kind: OwnerKind, owner_id: UUID) -> DataKey:
     handle = tink.new_keyset_handle(aead.aead_key_templates.AES256_GCM)
+    kek = load_kek()
     wrapped = tink.proto_keyset_format.serialize_encrypted(
-        handle, load_kek(), _wrap_context(kind, owner_id)
+        handle, kek.aead, _wrap_context(kind, owner_id)
     )
     primary = handle.keyset_info().primary_key_id
     try:
         with transaction.atomic():
             return DataKey.objects.create(
-                owner_kind=kind, owner_id=owner_id, wrapped_keyset=wrapped, primary_key_id=primary
+                owner_kind=kind,
+                owner_id=owner_id,
+                wrapped_keyset=wrapped,
+                primary_key_id=primary,
+                kek_key_id=kek.primary_key_id,
             )
     except IntegrityError:
         # Another request created it first; theirs is the one.
@@ -94,7 +99,7 @@ def _primitive(kind: OwnerKind, owner_id: UUID, *, create: bool) -> aead.Aead:
     if data_key.destroyed_at is not None:
         raise KeyDestroyed
     handle = tink.proto_keyset_format.parse_encrypted(
-        bytes(data_key.wrapped_keyset), load_kek(), _wrap_context(kind, owner_id)
+        bytes(data_key.wrapped_keyset), load_kek().aead, _wrap_context(kind, owner_id)
     )
     primitive = handle.primitive(aead.Aead)
     dek_cache.put(key, primitive)
@@ -114,3 +119,10 @@ def unseal(kind: OwnerKind, owner_id: UUID, ciphertext: bytes, associated_data: 
     ``tink.TinkError`` when the ciphertext or its associated data was altered or moved.
     """
     return bytes(_primitive(kind, owner_id, create=False).decrypt(ciphertext, associated_data))
+
+
+def sealed_key_id(ciphertext: bytes) -> int:
+    """The id of the DEK key that sealed ``ciphertext`` (Tink's 5-byte prefix: a version byte,
+    then the key id, big-endian). Lets rotation find what an older key sealed without opening
+    it."""
+    return int.from_bytes(ciphertext[1:5], "big")

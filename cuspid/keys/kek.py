@@ -10,14 +10,24 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import NamedTuple
 
 import tink
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from tink import aead, secret_key_access
 
+
+class Kek(NamedTuple):
+    """The loaded KEK: its AEAD primitive (every key in the keyset opens) and the id of its
+    primary key (the one that wraps from now on)."""
+
+    aead: aead.Aead
+    primary_key_id: int
+
+
 _lock = threading.Lock()
-_loaded: dict[Path, aead.Aead] = {}
+_loaded: dict[Path, Kek] = {}
 
 
 def register_primitives() -> None:
@@ -43,17 +53,17 @@ def _create(path: Path) -> None:
         keyset_file.write(serialized)
 
 
-def load_kek() -> aead.Aead:
-    """The KEK's AEAD primitive, loaded once per process (and per path).
+def load_kek() -> Kek:
+    """The KEK, loaded once per process (and per path).
 
     Creates the keyset file when it is missing and ``CUSPID_KEK_CREATE`` is on (the embedded
     default and tests); raises ``ImproperlyConfigured`` when it is missing otherwise.
     """
     path = kek_path()
     with _lock:
-        primitive = _loaded.get(path)
-        if primitive is not None:
-            return primitive
+        loaded = _loaded.get(path)
+        if loaded is not None:
+            return loaded
         if not path.exists():
             if not settings.CUSPID_KEK_CREATE:
                 raise ImproperlyConfigured(f"The master key (KEK) keyset is missing: {path}")
@@ -61,9 +71,9 @@ def load_kek() -> aead.Aead:
         handle = tink.json_proto_keyset_format.parse(
             path.read_text(encoding="utf-8"), secret_key_access.TOKEN
         )
-        primitive = handle.primitive(aead.Aead)
-        _loaded[path] = primitive
-        return primitive
+        loaded = Kek(handle.primitive(aead.Aead), handle.keyset_info().primary_key_id)
+        _loaded[path] = loaded
+        return loaded
 
 
 def forget_loaded_kek() -> None:
