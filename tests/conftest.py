@@ -4,7 +4,8 @@ under ``CUSPID_REQUIRE_ALL=1`` (CI), where a missing service fails the test inst
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import MappingProxyType
 
@@ -49,6 +50,33 @@ def redis_or_skip(url: str) -> redis.Redis:
         available = False
     require_service(available, "Redis is not reachable at CUSPID_REDIS_URL")
     return client
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """The URL of a moto server (S3 and KMS over real HTTP), running for the whole session.
+
+    Point boto3 at it with ``aws_endpoint`` (below), or pass it as ``endpoint_url``.
+    """
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws_endpoint(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """boto3 clients made during the test talk to the moto server, with throwaway credentials."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    return moto_endpoint
 
 
 @pytest.fixture
