@@ -13,7 +13,8 @@ PY := $(UV) run --frozen --no-sync python
 MANAGE := $(PY) manage.py
 PROD_CHECK_ENV := DJANGO_SETTINGS_MODULE=config.settings.production \
 	CUSPID_SECRET_KEY=$$(python3 -c 'import secrets; print(secrets.token_urlsafe(64))') \
-	CUSPID_ALLOWED_HOSTS=cuspid.example
+	CUSPID_ALLOWED_HOSTS=cuspid.example \
+	CUSPID_KEK_URI=aws-kms://arn:aws:kms:ca-central-1:000000000000:key/deploy-check
 
 .PHONY: help install run test lint format pytest bench clean
 
@@ -68,6 +69,7 @@ pytest:
 # then on PostgreSQL when CUSPID_DATABASE_URL points at one (each on a throwaway database).
 bench:
 	env -u CUSPID_DATABASE_URL $(PY) bench/audit_bench.py
+	env -u CUSPID_DATABASE_URL $(PY) bench/blob_bench.py
 	@if [ -n "$$CUSPID_DATABASE_URL" ]; then $(PY) bench/audit_bench.py; fi
 
 test: lint

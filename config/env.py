@@ -67,7 +67,10 @@ class Env:
     require_all: bool
     audit_signing_key: Path
     kek_path: Path
+    kek_uri: str
     forget_list: Path
+    blob_s3_bucket: str
+    dek_cache_seconds: int
 
     @classmethod
     def load(cls) -> Env:
@@ -97,9 +100,12 @@ class Env:
                 _raw("CUSPID_AUDIT_SIGNING_KEY", str(var_dir / "keys" / "audit_signing_key.pem"))
             ).resolve(),
             kek_path=Path(_raw("CUSPID_KEK_PATH", str(var_dir / "keys" / "kek.json"))).resolve(),
+            kek_uri=_raw("CUSPID_KEK_URI", ""),
             forget_list=Path(
                 _raw("CUSPID_FORGET_LIST", str(var_dir / "keys" / "forget-list"))
             ).resolve(),
+            blob_s3_bucket=_raw("CUSPID_BLOB_S3_BUCKET", ""),
+            dek_cache_seconds=_int("CUSPID_DEK_CACHE_SECONDS", 300),
         )
 
 

@@ -52,6 +52,16 @@ def redis_or_skip(url: str) -> redis.Redis:
     return client
 
 
+@pytest.fixture(autouse=True)
+def _empty_dek_cache() -> Iterator[None]:
+    """Unwrapped data keys do not outlive the test (and the rows) that made them."""
+    from cuspid.keys.crypto import dek_cache
+
+    dek_cache.clear()
+    yield
+    dek_cache.clear()
+
+
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """The URL of a moto server (S3 and KMS over real HTTP), running for the whole session.

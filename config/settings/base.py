@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "cuspid.audit",
     "cuspid.keys",
     "cuspid.access",
+    "cuspid.patients",
     "cuspid.web",
 ]
 
@@ -259,6 +260,24 @@ STORAGES: dict[str, Any] = {
         "OPTIONS": {"location": str(env.blob_dir)},
     },
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    # Where cuspid.keys.blobs keeps ciphertext: files under CUSPID_BLOB_DIR, or an S3 bucket
+    # (CUSPID_BLOB_S3_BUCKET; boto3 takes credentials, region and AWS_ENDPOINT_URL from the
+    # environment). Only ciphertext is ever written here.
+    "blobs": (
+        {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {"bucket_name": env.blob_s3_bucket, "file_overwrite": False},
+        }
+        if env.blob_s3_bucket
+        else {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {
+                "location": str(env.blob_dir),
+                "directory_permissions_mode": 0o700,
+                "file_permissions_mode": 0o600,
+            },
+        }
+    ),
 }
 CUSPID_BLOB_DIR = env.blob_dir
 CUSPID_HOST = env.host
@@ -271,10 +290,13 @@ CUSPID_AUDIT_SIGNING_KEY_CREATE = True
 # embedded default, required to exist in production; the forget list of destroyed data keys,
 # kept outside the database; the in-process cache of unwrapped data keys.
 CUSPID_KEK_PATH = env.kek_path
+# A KMS key that encrypts the KEK keyset file (Tink's AWS KMS integration), e.g.
+# aws-kms://arn:aws:kms:ca-central-1:…:key/…; empty keeps the keyset file in the clear.
+CUSPID_KEK_URI = env.kek_uri
 CUSPID_KEK_CREATE = True
 CUSPID_FORGET_LIST = env.forget_list
 CUSPID_DEK_CACHE_SIZE = 1024
-CUSPID_DEK_CACHE_SECONDS = 300
+CUSPID_DEK_CACHE_SECONDS = env.dek_cache_seconds
 
 # Security headers. CSP allows no inline script or style anywhere.
 X_FRAME_OPTIONS = "DENY"

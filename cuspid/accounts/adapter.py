@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy as _
 from cuspid.accounts.models import User
 from cuspid.accounts.policies import session_has_recent_auth
 from cuspid.accounts.services import devices, mfa, security
+from cuspid.keys.crypto import seal_secret, unseal_secret
 
 
 class AccountAdapter(DefaultAccountAdapter):  # type: ignore[misc]  # allauth ships no types
@@ -97,3 +98,11 @@ class MFAAdapter(DefaultMFAAdapter):  # type: ignore[misc]  # allauth ships no t
 
     def can_delete_authenticator(self, authenticator: Authenticator) -> bool:
         return mfa.can_remove_authenticator(authenticator)
+
+    # TOTP secrets and recovery-code seeds are sealed with the platform key: a copied
+    # database holds no second factor.
+    def encrypt(self, text: str) -> str:
+        return seal_secret(text, "mfa")
+
+    def decrypt(self, encrypted_text: str) -> str:
+        return unseal_secret(encrypted_text, "mfa")

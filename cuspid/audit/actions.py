@@ -69,6 +69,11 @@ class AuditAction:
     class Keys(StrEnum):
         # The id of the destroyed data key (crypto-shredding, or replaying the forget list).
         Shredded = "keys:shred"
+        # Rotation: the target is the new primary key's id; the retired or re-wrapped ids and
+        # the counts go in the details. Key material never appears.
+        KekRotated = "keys:rotate_kek"
+        DekRotated = "keys:rotate_dek"
+        Retired = "keys:retire"
 
     class Audit(StrEnum):
         Exported = "audit:export"
@@ -123,6 +128,9 @@ ACTION_LABELS: dict[str, str | Promise] = {
     AuditAction.BreakGlass.Accessed: _("Accessed under break-glass"),
     AuditAction.BreakGlass.Expired: _("Break-glass access expired"),
     AuditAction.Keys.Shredded: _("Destroyed a data key"),
+    AuditAction.Keys.KekRotated: _("Rotated the master key"),
+    AuditAction.Keys.DekRotated: _("Rotated a data key"),
+    AuditAction.Keys.Retired: _("Retired old keys"),
     AuditAction.Audit.Exported: _("Exported the audit log"),
     AuditAction.Audit.CheckpointSigned: _("Signed an audit checkpoint"),
 }

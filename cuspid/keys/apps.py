@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.core.checks import Tags, register
 
 
 class KeysConfig(AppConfig):
@@ -7,6 +8,7 @@ class KeysConfig(AppConfig):
 
     def ready(self) -> None:
         # Tink's primitives are registered once per process, before any key is used.
-        from cuspid.keys import kek
+        from cuspid.keys import checks, kek
 
         kek.register_primitives()
+        register(checks.kek_in_kms_check, Tags.security, deploy=True)

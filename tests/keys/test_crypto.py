@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import stat
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,34 +13,23 @@ import tink
 from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError
 from pytest_django.fixtures import Settings
+from tink import aead
 
 from cuspid.audit.actions import AuditAction
 from cuspid.audit.models import AuditEvent
 from cuspid.audit.verify import audit_chain_verify
 from cuspid.core.actors import SystemActor
-from cuspid.keys import crypto, kek
+from cuspid.keys import crypto, kek, keysets
 from cuspid.keys.crypto import dek_cache, seal, unseal
 from cuspid.keys.errors import KeyDestroyed
 from cuspid.keys.forget import Forgotten, forget_list_read
 from cuspid.keys.kek import forget_loaded_kek, load_kek
-from cuspid.keys.models import DataKey, OwnerKind
+from cuspid.keys.models import DataKey, EncryptedBlob, OwnerKind
 from cuspid.keys.services import forget_list_replay, owner_keys_shred
 
 PATIENT = OwnerKind.PATIENT
 AD = b"patients_patient:notes:row-1"
 ACTOR = SystemActor(reason="test")
-
-
-@pytest.fixture(autouse=True)
-def key_files(settings: Settings, tmp_path: Path) -> Iterator[Path]:
-    """A KEK and a forget list of this test's own, and empty caches around it."""
-    settings.CUSPID_KEK_PATH = tmp_path / "keys" / "kek.json"
-    settings.CUSPID_FORGET_LIST = tmp_path / "keys" / "forget-list"
-    forget_loaded_kek()
-    dek_cache.clear()
-    yield tmp_path / "keys"
-    forget_loaded_kek()
-    dek_cache.clear()
 
 
 def test_the_kek_is_created_once_with_owner_only_permissions(key_files: Path) -> None:
@@ -188,3 +176,19 @@ def test_a_restored_database_forgets_again_when_the_list_is_replayed(db: None) -
 def test_an_empty_forget_list_replays_nothing(db: None) -> None:
     assert forget_list_read() == []
     assert forget_list_replay(actor=ACTOR) == 0
+
+
+def test_a_new_primary_key_never_reuses_an_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    handle = tink.new_keyset_handle(aead.aead_key_templates.AES256_GCM)
+    taken = keysets.key_ids(handle)[0]
+    # Tink draws the fresh key's id at random; make it collide with the one in use.
+    monkeypatch.setattr(tink, "new_keyset_handle", lambda template: handle)
+    rotated, new_id = keysets.with_new_primary(handle, aead.aead_key_templates.AES256_GCM)
+    assert new_id != taken
+    assert sorted(keysets.key_ids(rotated)) == sorted([taken, new_id])
+    assert keysets.key_ids(keysets.primary_only(rotated)) == [new_id]
+
+
+def test_a_blob_row_names_only_its_id() -> None:
+    blob = EncryptedBlob(owner_kind=PATIENT, owner_id=uuid.uuid4(), size=1, sha256="0" * 64)
+    assert str(blob) == f"blob {blob.id}"
