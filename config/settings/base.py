@@ -364,6 +364,8 @@ CELERY_BEAT_SCHEDULE: dict[str, Any] = {
     "audit-checkpoint": {"task": "audit.checkpoint", "schedule": 10 * 60.0},
     # Record break-glass expiries promptly (also done on the operator's next request).
     "break-glass-expire": {"task": "access.break_glass_expire", "schedule": 60.0},
+    # Finish or remove blob uploads that a crash or a rollback left behind.
+    "blobs-sweep": {"task": "keys.blobs_sweep", "schedule": 60 * 60.0},
 }
 
 NINJA_PAGINATION_PER_PAGE = 50

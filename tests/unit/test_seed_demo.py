@@ -15,6 +15,7 @@ from django.test import Client
 from pytest_django import Settings
 
 from cuspid.accounts.models import User
+from cuspid.keys.crypto import seal_secret
 from cuspid.tenancy.enums import ConnectionStatus, OrganizationKind, Role
 from cuspid.tenancy.models import LabConnection, Membership, Organization
 from cuspid.web.demo import DEMO_TOTP_SECRET, DemoLogin, format_logins
@@ -173,7 +174,9 @@ def test_seed_demo_twice_keeps_one_authenticator_each_and_restores_the_demo_secr
     _seed()
     assert set(Authenticator.objects.values_list("pk", flat=True)) == before
     designer = User.objects.get(email="designer@northstar.example")
-    Authenticator.objects.filter(user=designer, type="totp").update(data={"secret": "AAAA" * 8})
+    Authenticator.objects.filter(user=designer, type="totp").update(
+        data={"secret": seal_secret("AAAA" * 8, "mfa")}
+    )
     _seed()
     out = io.StringIO()
     call_command("demo_totp", designer.email, stdout=out)
