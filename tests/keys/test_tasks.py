@@ -30,9 +30,14 @@ def test_the_hourly_sweep_removes_what_a_rollback_left_after_the_grace_period(
             "OPTIONS": {"location": str(tmp_path / "blobs")},
         },
     }
-    with pytest.raises(RuntimeError), transaction.atomic():
-        blob_put(kind=OwnerKind.PATIENT, owner_id=uuid.uuid4(), source=io.BytesIO(b"scan"))
-        raise RuntimeError("the request failed after the upload")
+
+    def upload_then_fail() -> None:
+        with transaction.atomic():
+            blob_put(kind=OwnerKind.PATIENT, owner_id=uuid.uuid4(), source=io.BytesIO(b"scan"))
+            raise RuntimeError("the request failed after the upload")
+
+    with pytest.raises(RuntimeError):
+        upload_then_fail()
     assert not EncryptedBlob.objects.exists()
     assert len(list((tmp_path / "blobs" / "tmp").iterdir())) == 1
     # Young orphans stay: the upload might still be in its transaction.
