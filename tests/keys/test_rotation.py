@@ -29,6 +29,8 @@ from cuspid.keys.blobs import blob_open, blob_put
 from cuspid.keys.crypto import dek_cache, seal, sealed_key_id, unwrap
 from cuspid.keys.errors import KeyDestroyed
 from cuspid.keys.fields import Sealed
+from cuspid.keys.kek import forget_loaded_kek, load_kek
+from cuspid.keys.kek_rotation import kek_retire, kek_rotate
 from cuspid.keys.keysets import key_ids
 from cuspid.keys.models import DataKey, EncryptedBlob, OwnerKind
 from cuspid.keys.rotation import (
@@ -343,3 +345,24 @@ def test_keys_status_shows_ids_ages_and_counts(clinic: Organization) -> None:
     out = io.StringIO()
     call_command("keys_status", stdout=out)
     assert str(patient.id) not in out.getvalue()
+
+
+def test_a_kek_rotation_leaves_every_field_and_file_readable(
+    clinic: Organization, blob_storage: FileSystemStorage
+) -> None:
+    patient = make_patient(clinic, notes="kept through a master key rotation")
+    blob = blob_put(
+        kind=PATIENT, owner_id=patient.id, source=io.BytesIO(b"scan"), storage=blob_storage
+    )
+    first = load_kek().primary_key_id
+    report = kek_rotate(actor=ACTOR)
+    assert report.primary_key_id != first
+    assert kek_retire(actor=ACTOR) == [first]
+    forget_loaded_kek()
+    dek_cache.clear()
+    assert set(DataKey.objects.values_list("kek_key_id", flat=True)) == {report.primary_key_id}
+    loaded = Patient.objects.get(pk=patient.pk)
+    assert loaded.notes == "kept through a master key rotation"
+    assert loaded.health_card == "ON-1234"
+    with blob_open(EncryptedBlob.objects.get(pk=blob.pk), storage=blob_storage) as reader:
+        assert reader.read() == b"scan"
