@@ -15,7 +15,7 @@ from uuid import UUID
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from cuspid.core.actors import SystemActor
-from cuspid.keys.management.arguments import positive_int, seconds
+from cuspid.keys.management.arguments import add_batch_arguments
 from cuspid.keys.models import DataKey, OwnerKind
 from cuspid.keys.rotation import RotationUnfinished, dek_reencrypt, dek_retire, dek_rotate
 from cuspid.keys.tasks import dek_rotation_finish
@@ -38,18 +38,7 @@ class Command(BaseCommand):
             action="store_true",
             help="re-encrypt here, with progress, instead of in the background",
         )
-        parser.add_argument(
-            "--batch-size",
-            type=positive_int,
-            default=100,
-            help="records re-encrypted per transaction (default 100)",
-        )
-        parser.add_argument(
-            "--pause",
-            type=seconds,
-            default=0.0,
-            help="seconds to wait between batches, to spare a busy database (default 0)",
-        )
+        add_batch_arguments(parser, unit="records re-encrypted")
 
     def handle(self, *args: Any, **options: Any) -> None:
         keys = DataKey.objects.filter(destroyed_at__isnull=True, owner_kind__in=ROTATABLE)

@@ -14,7 +14,7 @@ from cuspid.keys.kek_rotation import (
     kek_rotate,
     kek_rotation_pending,
 )
-from cuspid.keys.management.arguments import positive_int, seconds
+from cuspid.keys.management.arguments import add_batch_arguments
 
 
 class Command(BaseCommand):
@@ -33,18 +33,7 @@ class Command(BaseCommand):
                 "must stay restorable)"
             ),
         )
-        parser.add_argument(
-            "--batch-size",
-            type=positive_int,
-            default=100,
-            help="data keys re-wrapped per transaction (default 100)",
-        )
-        parser.add_argument(
-            "--pause",
-            type=seconds,
-            default=0.0,
-            help="seconds to wait between batches, to spare a busy database (default 0)",
-        )
+        add_batch_arguments(parser, unit="data keys re-wrapped")
 
     def handle(self, *args: Any, **options: Any) -> None:
         actor = SystemActor(reason="keys_rotate_kek_command")
