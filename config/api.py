@@ -13,7 +13,9 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from cuspid.access.api_guard import operation_guard
 from cuspid.accounts.auth import ApiTokenAuth, SessionAuth, TokenInvalid, bearer_token_first
 from cuspid.accounts.enums import TokenScope
+from cuspid.cases.api import router as cases_router
 from cuspid.core.errors import CuspidError
+from cuspid.patients.api import router as patients_router
 from cuspid.tenancy.api import router as tenancy_router
 
 logger = logging.getLogger(__name__)
@@ -39,7 +41,7 @@ def _error(request: HttpRequest, status: int, detail: object, code: str) -> Http
 
 @api.exception_handler(CuspidError)
 def _cuspid_error(request: HttpRequest, exc: CuspidError) -> HttpResponse:
-    return _error(request, exc.status, exc.detail, exc.code)
+    return api.create_response(request, exc.body(), status=exc.status)
 
 
 @api.exception_handler(TokenInvalid)
@@ -80,19 +82,49 @@ def _server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 
 # Operations an integration may call with an API token, and the scope each needs (None: any
-# working token). Every other operation takes the browser session only. A token also acts
-# only as far as its member's role allows: the route rules and services still apply.
+# working token), one mapping per router. Every other operation takes the browser session
+# only. A token also acts only as far as its member's role allows: the route rules and
+# services still apply.
 # - A clinic's member list includes its patients (a patient is a member), so listing or
 #   reading members needs patients:read.
 # - Clinic-lab connections are how cases travel between a clinic and its labs; reading them
 #   belongs with reading cases (cases:read).
-TOKEN_SCOPES: Mapping[str, TokenScope | None] = {
+TENANCY_TOKEN_SCOPES: Mapping[str, TokenScope | None] = {
     "me_get": None,
     "organization_get": None,
     "member_list": TokenScope.PATIENTS_READ,
     "member_get": TokenScope.PATIENTS_READ,
     "lab_connection_list": TokenScope.CASES_READ,
     "lab_connection_get": TokenScope.CASES_READ,
+}
+# Patient records are read by integrations (a practice-management sync); registering or
+# changing a patient stays with the session (a person at the clinic).
+PATIENT_TOKEN_SCOPES: Mapping[str, TokenScope | None] = {
+    "patient_list": TokenScope.PATIENTS_READ,
+    "patient_get": TokenScope.PATIENTS_READ,
+}
+# Cases, their timeline, files and revisions: read with cases:read, changed with cases:write
+# (a scanner or lab system opening cases, uploading scans and revisions). Approving still
+# needs a recent sign-in, which a token never has.
+CASE_TOKEN_SCOPES: Mapping[str, TokenScope | None] = {
+    "case_list": TokenScope.CASES_READ,
+    "case_get": TokenScope.CASES_READ,
+    "case_event_list": TokenScope.CASES_READ,
+    "attachment_list": TokenScope.CASES_READ,
+    "attachment_download": TokenScope.CASES_READ,
+    "revision_list": TokenScope.CASES_READ,
+    "revision_get": TokenScope.CASES_READ,
+    "case_create": TokenScope.CASES_WRITE,
+    "case_update": TokenScope.CASES_WRITE,
+    "case_send": TokenScope.CASES_WRITE,
+    "case_transition": TokenScope.CASES_WRITE,
+    "attachment_upload": TokenScope.CASES_WRITE,
+    "revision_create": TokenScope.CASES_WRITE,
+}
+TOKEN_SCOPES: Mapping[str, TokenScope | None] = {
+    **TENANCY_TOKEN_SCOPES,
+    **PATIENT_TOKEN_SCOPES,
+    **CASE_TOKEN_SCOPES,
 }
 
 
@@ -117,9 +149,13 @@ def accept_tokens(router: Router, scopes: Mapping[str, TokenScope | None]) -> No
         raise LookupError(f"no such operations: {sorted(missing)}")
 
 
-accept_tokens(tenancy_router, TOKEN_SCOPES)
+accept_tokens(tenancy_router, TENANCY_TOKEN_SCOPES)
+accept_tokens(patients_router, PATIENT_TOKEN_SCOPES)
+accept_tokens(cases_router, CASE_TOKEN_SCOPES)
 # Every operation passes its route declaration (cuspid.access.routes) before ninja's auth;
 # a bearer token is authenticated before that, so the route rules apply to its member.
 api.add_decorator(operation_guard, mode="view")
 api.add_decorator(bearer_token_first, mode="view")
 api.add_router("/", tenancy_router)
+api.add_router("/", patients_router)
+api.add_router("/", cases_router)

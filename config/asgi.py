@@ -1,4 +1,4 @@
-"""ASGI entry point, served by uvicorn."""
+"""ASGI entry point, served by uvicorn: Django behind the request body limit."""
 
 import os
 
@@ -6,4 +6,9 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
-application = get_asgi_application()
+django_application = get_asgi_application()
+
+# Imported once Django is set up (get_asgi_application above does it).
+from cuspid.core.uploads import RequestBodyLimit  # noqa: E402
+
+application = RequestBodyLimit(django_application)

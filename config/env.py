@@ -71,10 +71,16 @@ class Env:
     forget_list: Path
     blob_s3_bucket: str
     dek_cache_seconds: int
+    max_upload_mb: int
 
     @classmethod
     def load(cls) -> Env:
         var_dir = Path(_raw("CUSPID_VAR_DIR", str(BASE_DIR / "var"))).resolve()
+        max_upload_mb = _int("CUSPID_MAX_UPLOAD_MB", 200)
+        if max_upload_mb < 1:
+            raise ImproperlyConfigured(
+                f"CUSPID_MAX_UPLOAD_MB must be at least 1, not {max_upload_mb}"
+            )
         return cls(
             var_dir=var_dir,
             secret_key=_raw("CUSPID_SECRET_KEY", ""),
@@ -106,6 +112,7 @@ class Env:
             ).resolve(),
             blob_s3_bucket=_raw("CUSPID_BLOB_S3_BUCKET", ""),
             dek_cache_seconds=_int("CUSPID_DEK_CACHE_SECONDS", 300),
+            max_upload_mb=max_upload_mb,
         )
 
 

@@ -15,6 +15,8 @@ urlpatterns = [
     path("", include("cuspid.audit.urls")),
     path("", include("cuspid.accounts.urls")),
     path("", include("cuspid.access.urls")),
+    path("", include("cuspid.patients.urls")),
+    path("", include("cuspid.cases.urls")),
     # Addresses are managed by clinics and labs (invitations), not by users: allauth's email
     # page would let anyone add an unverified address that then works for sign-in and reset.
     path("accounts/email/", page_not_found_view, name="account_email"),

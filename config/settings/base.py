@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "cuspid.keys",
     "cuspid.access",
     "cuspid.patients",
+    "cuspid.cases",
     "cuspid.web",
 ]
 
@@ -48,6 +49,8 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Refuses an upload past CUSPID_MAX_UPLOAD_MB (413) before the CSRF check reads the form.
+    "cuspid.web.middleware.UploadLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -297,6 +300,14 @@ CUSPID_KEK_CREATE = True
 CUSPID_FORGET_LIST = env.forget_list
 CUSPID_DEK_CACHE_SIZE = 1024
 CUSPID_DEK_CACHE_SECONDS = env.dek_cache_seconds
+
+# Uploads (scans, photos, PDFs): each file at most CUSPID_MAX_UPLOAD_MB, refused while it
+# streams in (cuspid.core.uploads), and written to a temporary file on disk, never memory.
+CUSPID_MAX_UPLOAD_BYTES = env.max_upload_mb * 1024 * 1024
+FILE_UPLOAD_HANDLERS = [
+    "cuspid.core.uploads.SizeLimitedUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 # Security headers. CSP allows no inline script or style anywhere.
 X_FRAME_OPTIONS = "DENY"

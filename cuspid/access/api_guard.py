@@ -25,7 +25,7 @@ OperationRun = Callable[..., HttpResponseBase]
 
 
 def _error(exc: CuspidError) -> JsonResponse:
-    return JsonResponse({"detail": exc.detail, "code": exc.code}, status=exc.status)
+    return JsonResponse(exc.body(), status=exc.status)
 
 
 def operation_guard(run: OperationRun) -> OperationRun:

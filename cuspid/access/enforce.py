@@ -59,3 +59,18 @@ def acting_actor(request: HttpRequest) -> RouteActor:
     if actor is None:
         raise NotFound
     return actor
+
+
+def member_of(actor: RouteActor) -> Actor:
+    """The actor as a member who may change records; a break-glass operator only reads.
+
+    Raises PermissionDenied for an actor that is not a member.
+    """
+    if not isinstance(actor, Actor):
+        raise PermissionDenied
+    return actor
+
+
+def acting_member(request: HttpRequest) -> Actor:
+    """The member a write acts as: :func:`acting_actor`, then :func:`member_of`."""
+    return member_of(acting_actor(request))

@@ -8,6 +8,8 @@ transaction the view opened, so the record of a denial survives the view's rollb
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from django.http import HttpRequest
 
 from cuspid.access.actors import OperatorActor
@@ -65,22 +67,41 @@ def record_route(request: HttpRequest, rule: RouteRule, status: int) -> None:
         )
 
 
-def record_read(request: HttpRequest, rule: RouteRule, status: int) -> None:
-    """Emit ``AuditAction.Record.Read`` for a signed-in read of a PHI-scoped route.
+SUBJECT_PATIENT_ATTRIBUTE = "audit_subject_patient"
 
-    Does nothing for routes that are not PHI-scoped, for writes (their services audit
-    themselves) and for signed-out requests (refused before anything is read).
+
+def note_subject_patient(request: HttpRequest, patient_id: UUID) -> None:
+    """Name the patient a PHI route is about, for its read event (the patient's access log).
+
+    Views and operations call it once they have found the record with an ``access_*``
+    policy; a request that never found one records no patient.
     """
-    if not rule.phi or request.method not in READ_METHODS:
+    setattr(request, SUBJECT_PATIENT_ATTRIBUTE, patient_id)
+
+
+def record_read(request: HttpRequest, rule: RouteRule, status: int) -> None:
+    """Emit ``AuditAction.Record.Read`` for a signed-in read of a PHI-scoped route, and
+    ``AuditAction.Record.WriteDenied`` for a refused change to one.
+
+    Does nothing for routes that are not PHI-scoped, for allowed or failed writes (their
+    services audit themselves) and for signed-out requests (refused before anything is read).
+    """
+    if not rule.phi or not request.user.is_authenticated:
         return
-    if not request.user.is_authenticated:
+    outcome = read_outcome(status)
+    if request.method in READ_METHODS:
+        action = AuditAction.Record.Read
+    elif outcome == Outcome.DENIED and status in (403, 404):
+        action = AuditAction.Record.WriteDenied
+    else:
         return
     audit_emit(
-        action=AuditAction.Record.Read,
+        action=action,
         actor=audit_actor(request),
-        outcome=read_outcome(status),
+        outcome=outcome,
         target_type=rule.phi_data_type,
         target_id=_target_id(request),
+        subject_patient=getattr(request, SUBJECT_PATIENT_ATTRIBUTE, None),
         data_type=rule.phi_data_type,
         request=request,
     )

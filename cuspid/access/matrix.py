@@ -66,13 +66,21 @@ MATRIX: MappingProxyType[AccessRole, frozenset[Perm]] = MappingProxyType(
         AccessRole.STAFF: _CLINIC_CARE,
         # Cases shared with the lab; no patient identity beyond what the case carries.
         AccessRole.DESIGNER: frozenset(
-            {Perm.OrgView, Perm.ConnectionView, Perm.CaseView, Perm.CaseComment, Perm.DesignEdit}
+            {
+                Perm.OrgView,
+                Perm.ConnectionView,
+                Perm.CaseView,
+                Perm.CaseAccept,
+                Perm.CaseComment,
+                Perm.DesignEdit,
+            }
         ),
         AccessRole.LAB_STAFF: frozenset(
             {
                 Perm.OrgView,
                 Perm.ConnectionView,
                 Perm.CaseView,
+                Perm.CaseAccept,
                 Perm.CaseStatusSet,
                 Perm.ProductionManage,
             }

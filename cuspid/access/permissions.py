@@ -18,6 +18,8 @@ class Perm(StrEnum):
     CaseEdit = "case:edit"
     CaseApprove = "case:approve"
     CaseShare = "case:share"
+    # A lab takes a shared case into its work, or declines it.
+    CaseAccept = "case:accept"
     CaseComment = "case:comment"
     CaseStatusSet = "case:status_set"
     DesignEdit = "design:edit"

@@ -54,6 +54,10 @@ def needs(perm: Perm, *, phi: str = "") -> RouteRule:
 
 # A patient's membership tells that they are this clinic's patient: that is PHI.
 MEMBERSHIP = "membership"
+# Patient records, cases (with their timeline and revisions) and the files of a case.
+PATIENT = "patient"
+CASE = "case"
+CASE_FILE = "case_file"
 
 PAGES: Mapping[str, RouteRule] = MappingProxyType(
     {
@@ -120,6 +124,25 @@ PAGES: Mapping[str, RouteRule] = MappingProxyType(
         # The view also checks the member is in the admin's organisation (404 otherwise).
         "accounts:member_unlock": needs(Perm.OrgManageMembers),
         # --- end throttling, sessions and step-up
+        # --- patients and cases (cuspid.patients.views, cuspid.cases.views). Every one is
+        # PHI-scoped: reads are audited record:read, refused changes record:write_deny.
+        "patients:patient_list": needs(Perm.PatientView, phi=PATIENT),
+        "patients:patient_new": needs(Perm.PatientEdit, phi=PATIENT),
+        "patients:patient_detail": needs(Perm.PatientView, phi=PATIENT),
+        "patients:patient_edit": needs(Perm.PatientEdit, phi=PATIENT),
+        "cases:case_list": needs(Perm.CaseView, phi=CASE),
+        # Step 1 of a new case lists the clinic's patients.
+        "cases:case_new": needs(Perm.CaseEdit, phi=PATIENT),
+        "cases:case_detail": needs(Perm.CaseView, phi=CASE),
+        "cases:case_edit": needs(Perm.CaseEdit, phi=CASE),
+        # Step 2 (files) and step 3 (send to a lab) of a new case.
+        "cases:case_files": needs(Perm.CaseEdit, phi=CASE),
+        "cases:case_send": needs(Perm.CaseShare, phi=CASE),
+        # Any workflow step: the service checks the action's own permission and side.
+        "cases:case_transition": needs(Perm.CaseView, phi=CASE),
+        "cases:revision_new": needs(Perm.DesignEdit, phi=CASE),
+        "cases:attachment_download": needs(Perm.CaseView, phi=CASE_FILE),
+        # --- end patients and cases
         # The view decides: operators start grants, admins (Perm.BreakGlassView) list them.
         "access:break_glass": SIGNED_IN,
         "accounts:language_set": PUBLIC,
@@ -156,6 +179,24 @@ OPERATIONS: Mapping[str, RouteRule] = MappingProxyType(
         "member_get": needs(Perm.MemberView, phi=MEMBERSHIP),
         "lab_connection_list": needs(Perm.ConnectionView),
         "lab_connection_get": needs(Perm.ConnectionView),
+        # --- patients and cases (cuspid.patients.api, cuspid.cases.api)
+        "patient_list": needs(Perm.PatientView, phi=PATIENT),
+        "patient_create": needs(Perm.PatientEdit, phi=PATIENT),
+        "patient_get": needs(Perm.PatientView, phi=PATIENT),
+        "patient_update": needs(Perm.PatientEdit, phi=PATIENT),
+        "case_list": needs(Perm.CaseView, phi=CASE),
+        "case_create": needs(Perm.CaseEdit, phi=CASE),
+        "case_get": needs(Perm.CaseView, phi=CASE),
+        "case_update": needs(Perm.CaseEdit, phi=CASE),
+        "case_send": needs(Perm.CaseShare, phi=CASE),
+        "case_transition": needs(Perm.CaseView, phi=CASE),
+        "case_event_list": needs(Perm.CaseView, phi=CASE),
+        "attachment_list": needs(Perm.CaseView, phi=CASE),
+        "attachment_upload": needs(Perm.CaseEdit, phi=CASE),
+        "attachment_download": needs(Perm.CaseView, phi=CASE_FILE),
+        "revision_list": needs(Perm.CaseView, phi=CASE),
+        "revision_create": needs(Perm.DesignEdit, phi=CASE),
+        "revision_get": needs(Perm.CaseView, phi=CASE),
     }
 )
 

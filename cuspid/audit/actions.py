@@ -60,6 +60,32 @@ class AuditAction:
     class Record(StrEnum):
         # A read of a PHI-scoped page or endpoint.
         Read = "record:read"
+        # A refused change to a PHI-scoped route (403, 404): the service never ran.
+        WriteDenied = "record:write_deny"
+
+    class Patient(StrEnum):
+        Created = "patient:create"
+        Updated = "patient:update"
+
+    class Case(StrEnum):
+        Created = "case:create"
+        Updated = "case:update"
+        # One action per workflow transition (cuspid.cases.workflow.Action).
+        Submitted = "case:submit"
+        Accepted = "case:accept"
+        Declined = "case:decline"
+        DesignStarted = "case:start_design"
+        SentForReview = "case:send_for_review"
+        ChangesRequested = "case:request_changes"
+        Approved = "case:approve"
+        ProductionStarted = "case:start_production"
+        Shipped = "case:ship"
+        Delivered = "case:confirm_delivery"
+        Closed = "case:close"
+        Cancelled = "case:cancel"
+        ShareRevoked = "case:revoke_share"
+        AttachmentAdded = "case:attachment_add"
+        RevisionCreated = "case:revision_create"
 
     class BreakGlass(StrEnum):
         Started = "breakglass:start"
@@ -89,6 +115,8 @@ AREAS: tuple[type[StrEnum], ...] = (
     AuditAction.Invitation,
     AuditAction.Org,
     AuditAction.Record,
+    AuditAction.Patient,
+    AuditAction.Case,
     AuditAction.BreakGlass,
     AuditAction.Keys,
     AuditAction.Audit,
@@ -124,6 +152,26 @@ ACTION_LABELS: dict[str, str | Promise] = {
     AuditAction.Invitation.Revoked: _("Revoked an invitation"),
     AuditAction.Org.Switched: _("Switched organization"),
     AuditAction.Record.Read: _("Read a record"),
+    AuditAction.Record.WriteDenied: _("Change refused"),
+    AuditAction.Patient.Created: _("Registered a patient"),
+    AuditAction.Patient.Updated: _("Updated a patient"),
+    AuditAction.Case.Created: _("Opened a case"),
+    AuditAction.Case.Updated: _("Updated a case"),
+    AuditAction.Case.Submitted: _("Sent a case to a lab"),
+    AuditAction.Case.Accepted: _("Accepted a case"),
+    AuditAction.Case.Declined: _("Declined a case"),
+    AuditAction.Case.DesignStarted: _("Started the design"),
+    AuditAction.Case.SentForReview: _("Sent a design for review"),
+    AuditAction.Case.ChangesRequested: _("Asked for changes"),
+    AuditAction.Case.Approved: _("Approved a design"),
+    AuditAction.Case.ProductionStarted: _("Started production"),
+    AuditAction.Case.Shipped: _("Shipped a case"),
+    AuditAction.Case.Delivered: _("Confirmed delivery"),
+    AuditAction.Case.Closed: _("Closed a case"),
+    AuditAction.Case.Cancelled: _("Cancelled a case"),
+    AuditAction.Case.ShareRevoked: _("Withdrew a case from a lab"),
+    AuditAction.Case.AttachmentAdded: _("Added a file to a case"),
+    AuditAction.Case.RevisionCreated: _("Uploaded a design revision"),
     AuditAction.BreakGlass.Started: _("Started break-glass access"),
     AuditAction.BreakGlass.Accessed: _("Accessed under break-glass"),
     AuditAction.BreakGlass.Expired: _("Break-glass access expired"),

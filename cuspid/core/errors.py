@@ -14,6 +14,10 @@ class CuspidError(Exception):
         self.detail = detail or self.default_detail
         super().__init__(self.detail)
 
+    def body(self) -> dict[str, object]:
+        """What the API answers: ``detail`` and ``code``, plus what a subclass adds."""
+        return {"detail": self.detail, "code": self.code}
+
 
 class NotFound(CuspidError):
     """The object does not exist *or* the actor may not know it exists (same answer)."""
@@ -41,6 +45,14 @@ class InvalidInput(CuspidError):
     status = 422
     code = "invalid"
     default_detail = "The input is not valid."
+
+
+class Conflict(CuspidError):
+    """The change does not fit the object's current state (an illegal transition)."""
+
+    status = 409
+    code = "conflict"
+    default_detail = "This change does not fit the current state."
 
 
 class StepUpRequired(CuspidError):

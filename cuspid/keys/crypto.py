@@ -12,6 +12,7 @@ import base64
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
@@ -125,6 +126,25 @@ def _primitive(kind: OwnerKind, owner_id: UUID, *, create: bool) -> Any:
     primitive = handle.primitive(prf.PrfSet if kind == OwnerKind.INDEX else aead.Aead)
     dek_cache.put(key, primitive)
     return primitive
+
+
+def dek_preload(kind: OwnerKind, owner_ids: Iterable[UUID]) -> None:
+    """Open the data keys of these owners in one query and cache them.
+
+    For pages of rows from many owners (a patient list): without it, each owner's first
+    field costs a query. Owners without a live key are left out; reading their fields then
+    raises as usual.
+    """
+    missing = {owner for owner in owner_ids if dek_cache.get((str(kind), owner)) is None}
+    if not missing:
+        return
+    data_keys = DataKey.objects.filter(
+        owner_kind=kind, owner_id__in=missing, destroyed_at__isnull=True
+    )
+    for data_key in data_keys:
+        handle = unwrap(data_key)
+        primitive = handle.primitive(prf.PrfSet if kind == OwnerKind.INDEX else aead.Aead)
+        dek_cache.put((str(kind), data_key.owner_id), primitive)
 
 
 def seal(kind: OwnerKind, owner_id: UUID, plaintext: bytes, associated_data: bytes) -> bytes:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import datetime
 import json
+from collections.abc import Iterable
 from typing import Any, ClassVar, cast
 from uuid import UUID
 
@@ -26,7 +27,7 @@ from django.db import models
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models.lookups import IsNull, Lookup
 
-from cuspid.keys.crypto import seal, unseal
+from cuspid.keys.crypto import dek_preload, seal, unseal
 from cuspid.keys.models import OwnerKind
 
 
@@ -200,6 +201,20 @@ class EncryptedJSONField(EncryptedField):
 
     def formfield(self, **kwargs: Any) -> Any:  # type: ignore[override]  # only plaintext forms
         return forms.JSONField(required=not self.blank, label=self.verbose_name, **kwargs)
+
+
+def preload_keys(rows: Iterable[models.Model]) -> None:
+    """Open, in one query per owner kind, the data keys that ``rows``' sealed fields need.
+
+    List pages and endpoints call it on the page they show, so their query count does not
+    grow with the number of patients on the page.
+    """
+    owners: dict[OwnerKind, set[UUID]] = {}
+    for row in rows:
+        kind, owner_id = _owner(row)
+        owners.setdefault(kind, set()).add(owner_id)
+    for kind, ids in owners.items():
+        dek_preload(kind, ids)
 
 
 def encrypted_fields(model: type[models.Model]) -> list[EncryptedField]:

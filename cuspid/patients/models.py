@@ -1,20 +1,22 @@
 """Patients: every identifying field sealed with the patient's own data key.
 
-Only ids, the owning clinic and blind indexes are stored in the clear. The pages, services
-and API that create and show patients come with the patients-and-cases work (issue 7); this
-model is the shape the key hierarchy protects.
+Only ids, the owning clinic, the preferred language and blind indexes are stored in the
+clear. Writes go through ``services.py``; reads through ``policies`` and ``selectors``.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from cuspid.core.models import BaseModel
 from cuspid.keys.blind import email_index, health_card_index, name_dob_index
 from cuspid.keys.fields import EncryptedDateField, EncryptedTextField, KeyOwned
 from cuspid.keys.models import OwnerKind
+from cuspid.patients.enums import PreferredLanguage
 from cuspid.tenancy.models import Organization
 
 
@@ -25,13 +27,32 @@ class Patient(KeyOwned, BaseModel):
     organization = models.ForeignKey(
         Organization, on_delete=models.PROTECT, related_name="patients"
     )
-    given_name = EncryptedTextField()
-    family_name = EncryptedTextField()
-    date_of_birth = EncryptedDateField()
-    email = EncryptedTextField(blank=True, null=True)
-    phone = EncryptedTextField(blank=True, null=True)
-    health_card = EncryptedTextField(blank=True, null=True)
-    notes = EncryptedTextField(blank=True, null=True)
+    given_name = EncryptedTextField(_("given name"))
+    family_name = EncryptedTextField(_("family name"))
+    date_of_birth = EncryptedDateField(_("date of birth"))
+    # A value of enums.Sex, sealed: checked by the service, not by a database constraint.
+    sex = EncryptedTextField(_("sex"), blank=True, null=True)
+    email = EncryptedTextField(_("email"), blank=True, null=True)
+    phone = EncryptedTextField(_("phone"), blank=True, null=True)
+    address = EncryptedTextField(_("address"), blank=True, null=True)
+    health_card = EncryptedTextField(_("health card or insurance number"), blank=True, null=True)
+    chart_number = EncryptedTextField(_("chart number"), blank=True, null=True)
+    notes = EncryptedTextField(_("notes"), blank=True, null=True)
+    preferred_language = models.CharField(
+        _("preferred language"),
+        max_length=8,
+        choices=PreferredLanguage.choices,
+        default=PreferredLanguage.EN,
+    )
+    # The patient's own sign-in, once invited and activated (the patient portal); until then
+    # nobody signs in as this patient.
+    patient_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="patient_records",
+    )
     # Blind indexes (cuspid.keys.blind), kept in step with the sealed values by save().
     email_index = models.CharField(max_length=64, blank=True, db_index=True)
     health_card_index = models.CharField(max_length=64, blank=True, db_index=True)
@@ -39,6 +60,12 @@ class Patient(KeyOwned, BaseModel):
 
     class Meta:
         ordering = ["created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(preferred_language__in=PreferredLanguage.values),
+                name="patients_language_valid",
+            ),
+        ]
 
     def __str__(self) -> str:
         # Never the name: str() ends up in logs, admin history and error pages.

@@ -10,11 +10,21 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from cuspid.access.enforce import route_actor
+from cuspid.access.matrix import AccessRole
 from cuspid.access.permissions import Perm
-from cuspid.access.policy import can
+from cuspid.access.policy import can, role_of
 
 # Pages below a section mark that section's nav item as current.
 _SECTION_OF = {
+    "patient_new": "patient_list",
+    "patient_detail": "patient_list",
+    "patient_edit": "patient_list",
+    "case_new": "case_list",
+    "case_detail": "case_list",
+    "case_edit": "case_list",
+    "case_files": "case_list",
+    "case_send": "case_list",
+    "revision_new": "case_list",
     "member_detail": "member_list",
     "invitation_list": "member_list",
     "account_change_password": "security",
@@ -46,6 +56,16 @@ def navigation(request: HttpRequest) -> dict[str, object]:
     items: list[NavItem] = []
     if getattr(request, "user", None) is not None and request.user.is_authenticated:
         items.append(NavItem(_("Dashboard"), reverse("web:dashboard"), "dashboard"))
+        # Patients are a clinic's staff's list; a patient reaches their own record elsewhere.
+        if (
+            actor is not None
+            and actor.organization.is_clinic
+            and role_of(actor) != AccessRole.PATIENT
+            and can(actor, Perm.PatientView)
+        ):
+            items.append(NavItem(_("Patients"), reverse("patients:patient_list"), "patient_list"))
+        if actor is not None and can(actor, Perm.CaseView):
+            items.append(NavItem(_("Cases"), reverse("cases:case_list"), "case_list"))
         if actor is not None and can(actor, Perm.ConnectionView):
             items.append(
                 NavItem(_("Connections"), reverse("tenancy:connection_list"), "connection_list")

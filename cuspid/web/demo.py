@@ -1,4 +1,5 @@
-"""Demo data for the embedded default: two clinics, one lab, one user for every role.
+"""Demo data for the embedded default: two clinics, one lab, one user for every role, and
+patients with a case in every workflow state (``demo_cases``) for the first clinic.
 
 Everything here is fictitious. Running it again changes nothing that exists; passwords are
 random, generated on the first run and kept in ``var/demo-logins.json`` (mode 0600) so the
@@ -21,6 +22,7 @@ from cuspid.core.actors import SystemActor
 from cuspid.tenancy.enums import ConnectionStatus, OrganizationKind, Role
 from cuspid.tenancy.models import LabConnection, Membership, Organization
 from cuspid.tenancy.services import lab_connection_create, membership_create, organization_create
+from cuspid.web.demo_cases import seed_demo_cases
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,8 @@ def _user(spec: DemoUser, password: str) -> User:
 
 
 def seed_demo() -> list[DemoLogin]:
-    """Create (or find) the demo organisations, users, memberships and connections.
+    """Create (or find) the demo organisations, users, memberships and connections, and the
+    first clinic's demo patients and cases (made through the services, so audited).
 
     Refuses to run where ``CUSPID_DEMO_ALLOWED`` is false (production settings).
     Returns one login per demo user, with its password.
@@ -182,6 +185,7 @@ def seed_demo() -> list[DemoLogin]:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(passwords, indent=2), encoding="utf-8")
     path.chmod(0o600)
+    seed_demo_cases(clinic=orgs["on"], lab=orgs["lab"])
     return logins
 
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -14,8 +15,9 @@ from django.urls import reverse
 from django.utils.http import urlencode
 
 from cuspid.core.errors import CuspidError, NotAuthenticated, StepUpRequired
+from cuspid.core.uploads import UploadTooLarge
 
-_TEMPLATES = {403: "403.html", 404: "404.html"}
+_TEMPLATES = {403: "403.html", 404: "404.html", 413: "413.html"}
 
 
 def step_up_return_path(request: HttpRequest) -> str:
@@ -91,3 +93,27 @@ class ApiErrorShapeMiddleware:
                     shaped[header] = response[header]
             return shaped
         return response
+
+
+class UploadLimitMiddleware:
+    """Answer 413 for an upload past ``CUSPID_MAX_UPLOAD_MB`` before anything reads the form.
+
+    The upload handler (``cuspid.core.uploads``) raises while Django parses a multipart body,
+    and the CSRF check parses it before any view runs, where no ``process_exception`` would
+    see the error. This middleware, placed before ``CsrfViewMiddleware``, parses it first.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.method == "POST" and request.content_type == "multipart/form-data":
+            try:
+                request.FILES  # noqa: B018 -- parsing the body is the point
+            except UploadTooLarge as exc:
+                if request.path.startswith("/api/"):
+                    return JsonResponse(exc.body(), status=exc.status)
+                limit_mb = settings.CUSPID_MAX_UPLOAD_BYTES // (1024 * 1024)
+                context = {"limit_mb": limit_mb}
+                return TemplateResponse(request, "413.html", context, status=exc.status).render()
+        return self.get_response(request)

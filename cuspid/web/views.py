@@ -9,8 +9,12 @@ from django.views.decorators.http import require_GET
 
 from cuspid.access.permissions import Perm
 from cuspid.access.policy import can
+from cuspid.cases.selectors import case_list_for, case_status_counts
+from cuspid.keys.fields import preload_keys
 from cuspid.tenancy.enums import Role
 from cuspid.tenancy.selectors import lab_connection_list_for, member_list_for
+
+RECENT_CASES = 5
 
 
 @login_required
@@ -23,6 +27,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     context: dict[str, object] = {"role": actor.role, "organization": actor.organization}
     if can(actor, Perm.ConnectionView):
         context["connections"] = list(lab_connection_list_for(actor=actor))
+    if can(actor, Perm.CaseView):
+        recent = list(case_list_for(actor=actor)[:RECENT_CASES])
+        if actor.organization.is_clinic:
+            # The clinic's rows name their patient: one query opens their keys.
+            preload_keys(recent)
+        context["recent_cases"] = recent
+        context["case_counts"] = case_status_counts(actor)
     if can(actor, Perm.MemberView):
         context["member_count"] = member_list_for(actor=actor).filter(is_active=True).count()
     template = "web/dashboard_patient.html" if actor.role == Role.PATIENT else "web/dashboard.html"

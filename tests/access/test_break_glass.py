@@ -365,3 +365,33 @@ def test_under_break_glass_the_layout_names_the_organization(
     assert response.status_code == 200
     assert clinic.name.encode() in response.content
     assert b'href="/break-glass/"' in response.content
+
+
+def test_break_glass_reads_cases_but_changes_none(
+    operator: User,
+    clinic: Organization,
+    lab: Organization,
+    connection_: LabConnection,
+    signed_in: SignedIn,
+) -> None:
+    # The matrix lets a break-glass operator reach the case-transition route (it needs only
+    # case:view); the write itself refuses anyone who is not a member.
+    from cuspid.cases.models import Case
+    from tests.factories import make_membership
+    from tests.factories.cases import make_case, send_case
+
+    clinician = make_membership(organization=clinic, role="clinician")
+    case = send_case(clinician, make_case(clinician), lab)
+    _start(operator, clinic)
+    client = signed_in(operator)
+    assert client.get(f"/api/v1/cases/{case.id}").status_code == 200
+    refused = client.post(
+        f"/api/v1/cases/{case.id}/transitions",
+        {"action": "cancel", "reason": ""},
+        content_type="application/json",
+    )
+    assert refused.status_code == 403
+    assert Case.objects.get(id=case.id).status == "submitted"
+    page = client.post(f"/cases/{case.id}/actions/", {"action": "cancel"})
+    assert page.status_code == 403
+    assert Case.objects.get(id=case.id).status == "submitted"

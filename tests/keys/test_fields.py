@@ -184,9 +184,12 @@ def test_encrypted_fields_lists_them_in_order() -> None:
         "given_name",
         "family_name",
         "date_of_birth",
+        "sex",
         "email",
         "phone",
+        "address",
         "health_card",
+        "chart_number",
         "notes",
     ]
 

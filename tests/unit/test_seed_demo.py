@@ -1,13 +1,16 @@
-"""``manage.py seed_demo``: two clinics, one lab, a user per role; idempotent; real logins."""
+"""``manage.py seed_demo``: two clinics, one lab, a user per role; idempotent; real logins;
+the first clinic's demo patients with a case in every workflow state."""
 
 from __future__ import annotations
 
 import io
 import re
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import trimesh
 from allauth.mfa.models import Authenticator
 from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
@@ -15,11 +18,21 @@ from django.test import Client
 from pytest_django import Settings
 
 from cuspid.accounts.models import User
+from cuspid.cases.enums import AttachmentKind, CaseStatus
+from cuspid.cases.models import Attachment, Case, CaseEvent, Revision
+from cuspid.cases.policies import visible_cases
+from cuspid.cases.workflow import Action
+from cuspid.keys.blobs import blob_chunks
 from cuspid.keys.crypto import seal_secret
+from cuspid.patients.models import Patient
+from cuspid.patients.selectors import PatientSearch, patient_list_for
+from cuspid.tenancy.actor import Actor
 from cuspid.tenancy.enums import ConnectionStatus, OrganizationKind, Role
 from cuspid.tenancy.models import LabConnection, Membership, Organization
 from cuspid.web.demo import DEMO_TOTP_SECRET, DemoLogin, format_logins
-from tests.factories import totp_code
+from cuspid.web.demo_cases import CASES, PATIENTS, seed_demo_cases
+from cuspid.web.demo_scans import STL_HEADER
+from tests.factories import make_lab_connection, totp_code
 
 _ROW = re.compile(r"^(\S+@\S+)\s+\|\s+(\S+)\s+\|")
 
@@ -205,3 +218,178 @@ def test_demo_totp_names_no_account_for_an_unknown_or_patient_email(
 def test_the_logins_table_mentions_no_secret_when_no_login_has_totp() -> None:
     login = DemoLogin(email="p@x.example", password="pw", role="Patient", organizations="—")
     assert "demo_totp" not in format_logins([login])
+
+
+# The first demo clinic's cases: every state, shared with the demo lab, with scans and designs.
+
+_UNSHARED = {CaseStatus.DRAFT, CaseStatus.DECLINED}
+# Revision 1 exists from the design on; a case cancelled or declined before it has none.
+_DESIGNED = {
+    CaseStatus.IN_DESIGN,
+    CaseStatus.AWAITING_REVIEW,
+    CaseStatus.CHANGES_REQUESTED,
+    CaseStatus.APPROVED,
+    CaseStatus.IN_PRODUCTION,
+    CaseStatus.SHIPPED,
+    CaseStatus.DELIVERED,
+    CaseStatus.CLOSED,
+}
+
+
+def _demo_orgs() -> tuple[Organization, Organization, Organization]:
+    return (
+        Organization.objects.get(name="Maple Grove Dental (demo)"),
+        Organization.objects.get(name="Riverbend Family Dentistry (demo)"),
+        Organization.objects.get(name="Northstar Dental Lab (demo)"),
+    )
+
+
+def _actor(email: str, organization: Organization) -> Actor:
+    membership = Membership.objects.select_related("user", "organization").get(
+        user__email=email, organization=organization
+    )
+    return Actor.of(membership)
+
+
+def _case_counts() -> tuple[int, ...]:
+    return tuple(
+        model.objects.count() for model in (Patient, Case, Attachment, Revision, CaseEvent)
+    )
+
+
+def test_seed_demo_gives_the_first_clinic_fictional_patients_and_a_case_in_every_state(
+    var_dir: Path, db: None
+) -> None:
+    _seed()
+    clinic, other_clinic, _lab = _demo_orgs()
+    statuses = list(Case.objects.filter(organization=clinic).values_list("status", flat=True))
+    assert set(statuses) == set(CaseStatus.values)
+    assert len(statuses) == len(CASES)
+    assert not Case.objects.filter(organization=other_clinic).exists()
+    patients = Patient.objects.filter(organization=clinic)
+    assert patients.count() == len(PATIENTS) >= 8
+    assert set(patients.values_list("preferred_language", flat=True)) == {"en", "fr"}
+    dentist = _actor("dentist@maplegrove.example", clinic)
+    for spec in PATIENTS:
+        found = patient_list_for(actor=dentist, search=PatientSearch(health_card=spec.health_card))
+        patient = found.get()
+        assert patient.health_card.startswith("0000-")
+        assert patient.email.endswith("@example.com")
+        assert patient.given_name == spec.given_name
+    assert Case.objects.filter(organization=clinic, priority="rush").exists()
+    assert Case.objects.filter(organization=clinic, case_type="bridge", teeth=[14, 15, 16]).exists()
+    assert len(set(Case.objects.values_list("case_type", flat=True))) >= 6
+
+
+def test_demo_cases_are_shared_with_the_demo_lab_as_the_workflow_says(
+    var_dir: Path, db: None
+) -> None:
+    _seed()
+    clinic, _other, lab = _demo_orgs()
+    for case in Case.objects.filter(organization=clinic):
+        expected = None if case.status in _UNSHARED else lab.id
+        assert case.shared_with_lab_id == expected, case.status
+    designer_sees = set(
+        visible_cases(_actor("designer@northstar.example", lab)).values_list("status", flat=True)
+    )
+    assert designer_sees == set(CaseStatus.values) - _UNSHARED
+    declined = Case.objects.get(organization=clinic, status=CaseStatus.DECLINED)
+    assert CaseEvent.objects.filter(case=declined, entry=Action.DECLINE).get().note
+    changes = Case.objects.get(organization=clinic, status=CaseStatus.CHANGES_REQUESTED)
+    assert CaseEvent.objects.filter(case=changes, entry=Action.REQUEST_CHANGES).get().note
+
+
+def test_every_demo_case_has_a_stored_scan_that_parses(var_dir: Path, db: None) -> None:
+    _seed()
+    clinic, _other, _lab = _demo_orgs()
+    for case in Case.objects.filter(organization=clinic):
+        scans = Attachment.objects.filter(case=case, revision__isnull=True)
+        assert scans.exists(), case.status
+        for scan in scans:
+            assert scan.kind == AttachmentKind.SCAN
+            assert (scan.vertex_count or 0) > 0
+            assert (scan.face_count or 0) > 0
+            assert scan.bounds is not None
+    stored = Attachment.objects.filter(case__organization=clinic, revision__isnull=True)[0]
+    content = b"".join(blob_chunks(stored.blob))
+    assert content.startswith(STL_HEADER)
+    mesh = trimesh.load(io.BytesIO(content), file_type="stl", process=False)
+    assert isinstance(mesh, trimesh.Trimesh)
+    assert len(mesh.faces) == stored.face_count
+
+
+def test_demo_cases_have_design_revisions_from_the_design_on(var_dir: Path, db: None) -> None:
+    _seed()
+    clinic, _other, _lab = _demo_orgs()
+    for case in Case.objects.filter(organization=clinic):
+        revisions = Revision.objects.filter(case=case)
+        if case.status not in _DESIGNED:
+            assert not revisions.exists(), case.status
+            continue
+        assert revisions.filter(number=1).exists(), case.status
+        for revision in revisions:
+            files = Attachment.objects.filter(revision=revision)
+            assert files.count() == 1
+            assert files.get().face_count
+    approved = Case.objects.get(organization=clinic, status=CaseStatus.APPROVED)
+    assert Revision.objects.filter(case=approved).count() == 2
+
+
+def test_demo_steps_are_taken_by_the_member_on_each_side(var_dir: Path, db: None) -> None:
+    _seed()
+    clinic, _other, _lab = _demo_orgs()
+    closed = Case.objects.get(organization=clinic, status=CaseStatus.CLOSED)
+    actors = dict(CaseEvent.objects.filter(case=closed).values_list("entry", "actor__email"))
+    assert actors[Action.SUBMIT] == "dentist@maplegrove.example"
+    assert actors[Action.APPROVE] == "dentist@maplegrove.example"
+    assert actors[Action.ACCEPT] == "designer@northstar.example"
+    assert actors[Action.SEND_FOR_REVIEW] == "designer@northstar.example"
+    assert actors[Action.SHIP] == "labstaff@northstar.example"
+    assert actors[Action.CLOSE] == "dentist@maplegrove.example"
+
+
+def test_seed_demo_twice_adds_no_patient_case_file_or_revision(var_dir: Path, db: None) -> None:
+    _seed()
+    counts = _case_counts()
+    assert counts[1] == len(CASES)
+    _seed()
+    assert _case_counts() == counts
+
+
+def test_demo_cases_stay_drafts_until_the_lab_connection_is_active_then_move_on(
+    clinic: Organization,
+    lab: Organization,
+    member_of: Callable[[Organization, Role], Membership],
+    db: None,
+) -> None:
+    connection = make_lab_connection(clinic=clinic, lab=lab, status=ConnectionStatus.PENDING)
+    for organization, role in (
+        (clinic, Role.CLINICIAN),
+        (lab, Role.DESIGNER),
+        (lab, Role.LAB_STAFF),
+    ):
+        member_of(organization, role)
+    made = seed_demo_cases(clinic=clinic, lab=lab)
+    assert [case.status for case in made] == [CaseStatus.DRAFT]
+    assert not Case.objects.exclude(status=CaseStatus.DRAFT).exists()
+    connection.status = ConnectionStatus.ACTIVE
+    connection.save(update_fields=["status"])
+    made = seed_demo_cases(clinic=clinic, lab=lab)
+    assert len(made) == len(CASES) - 1
+    assert set(Case.objects.values_list("status", flat=True)) == set(CaseStatus.values)
+    assert Patient.objects.count() == len(PATIENTS)
+    assert seed_demo_cases(clinic=clinic, lab=lab) == []
+
+
+def test_demo_cases_need_the_members_who_take_their_steps(
+    clinic: Organization,
+    lab: Organization,
+    member_of: Callable[[Organization, Role], Membership],
+    db: None,
+) -> None:
+    make_lab_connection(clinic=clinic, lab=lab)
+    member_of(clinic, Role.CLINICIAN)
+    member_of(lab, Role.DESIGNER)
+    with pytest.raises(RuntimeError, match="no active"):
+        seed_demo_cases(clinic=clinic, lab=lab)
+    assert not Patient.objects.exists()
