@@ -11,8 +11,6 @@ for a refused file, which stores nothing.
 # No ``from __future__ import annotations``: ninja reads the paginated operations' parameter
 # annotations at run time, in the pagination module's namespace, where these names are unknown.
 
-import itertools
-from collections.abc import Iterator
 from typing import Annotated
 from uuid import UUID
 
@@ -27,6 +25,7 @@ from cuspid.access.enforce import acting_actor, acting_member
 from cuspid.access.interceptor import note_subject_patient
 from cuspid.access.permissions import Perm
 from cuspid.access.policy import require
+from cuspid.cases.downloads import attachment_response
 from cuspid.cases.models import Attachment, Case, CaseEvent, Revision
 from cuspid.cases.policies import access_attachment, access_case, access_revision
 from cuspid.cases.schemas import (
@@ -58,7 +57,6 @@ from cuspid.cases.services import (
     revision_create,
 )
 from cuspid.cases.workflow import State
-from cuspid.keys.blobs import blob_chunks
 from cuspid.keys.fields import preload_keys
 from cuspid.patients.api import READ_ERRORS, WRITE_ERRORS, SealedPagination
 from cuspid.patients.policies import access_patient
@@ -70,17 +68,6 @@ router = Router(tags=["cases"])
 TRANSITION_ERRORS: dict[int, type[ErrorOut]] = {**WRITE_ERRORS, 409: TransitionErrorOut}
 # Uploads may also be too large (413) or of a kind not accepted (415).
 UPLOAD_ERRORS: dict[int, type[ErrorOut]] = {**TRANSITION_ERRORS, 413: ErrorOut, 415: ErrorOut}
-
-# What a download is called: never the uploaded name (sealed; it may name the patient).
-_EXTENSIONS = {
-    "stl_binary": "stl",
-    "stl_ascii": "stl",
-    "ply": "ply",
-    "obj": "obj",
-    "jpeg": "jpg",
-    "png": "png",
-    "pdf": "pdf",
-}
 
 
 def _details(payload: CaseCreateIn | CaseUpdateIn) -> CaseDetails:
@@ -106,15 +93,6 @@ def _case(request: HttpRequest, case_id: UUID, perm: Perm) -> Case:
 
 def _upload(file: UploadedFile) -> Upload:
     return Upload(file=file, filename=file.name or "")  # type: ignore[arg-type]  # an UploadedFile is a binary file object
-
-
-def download_name(attachment: Attachment) -> str:
-    """A generic name for a download: case reference, scan/photo/document or the revision,
-    and the start of the file's id (``C-00042-scan-1f2e3d4c.stl``). Nothing the uploader
-    typed."""
-    part = f"rev{attachment.revision.number}" if attachment.revision else attachment.kind
-    extension = _EXTENSIONS.get(attachment.file_format, "bin")
-    return f"{attachment.case.reference}-{part}-{attachment.id.hex[:8]}.{extension}"
 
 
 # --- cases -----------------------------------------------------------------------------------
@@ -252,14 +230,6 @@ def attachment_upload_api(
     return Status(201, attachment)
 
 
-def _content(attachment: Attachment) -> Iterator[bytes]:
-    # Open (and check) the first chunk now, so a missing or unreadable file is an error
-    # answer rather than a response cut short.
-    chunks = blob_chunks(attachment.blob)
-    first = next(chunks, b"")
-    return itertools.chain([first], chunks)
-
-
 @router.get(
     "/attachments/{attachment_id}/content",
     response={200: None, **READ_ERRORS},
@@ -286,12 +256,7 @@ def attachment_download_api(request: HttpRequest, attachment_id: UUID) -> Stream
     attachment = access_attachment(actor, attachment_id)
     note_subject_patient(request, attachment.patient_id)
     require(actor, Perm.CaseView, attachment.case)
-    response = StreamingHttpResponse(_content(attachment), content_type=attachment.content_type)
-    response["Content-Length"] = str(attachment.size)
-    response["Content-Disposition"] = f'attachment; filename="{download_name(attachment)}"'
-    response["Cache-Control"] = "no-store"
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return attachment_response(attachment)
 
 
 # --- revisions -------------------------------------------------------------------------------

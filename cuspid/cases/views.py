@@ -9,7 +9,6 @@ permission with ``require`` and calls a selector or a service. Changes need a me
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -29,6 +28,7 @@ from cuspid.access.interceptor import note_subject_patient
 from cuspid.access.permissions import Perm
 from cuspid.access.policy import can, require
 from cuspid.cases import workflow
+from cuspid.cases.downloads import attachment_response
 from cuspid.cases.enums import CaseAction, CaseStatus, TimelineEntry
 from cuspid.cases.errors import InvalidTransition
 from cuspid.cases.forms import (
@@ -66,7 +66,6 @@ from cuspid.core.errors import (
     PermissionDenied,
     StepUpRequired,
 )
-from cuspid.keys.blobs import blob_chunks
 from cuspid.keys.fields import preload_keys
 from cuspid.patients.policies import access_patient
 from cuspid.patients.selectors import patient_list_for
@@ -85,15 +84,6 @@ _NOT_INPUT_ERRORS = (PermissionDenied, NotFound, NotAuthenticated, StepUpRequire
 _SENDABLE = frozenset({State.DRAFT, State.DECLINED})
 # Workflow steps that end the case: the page asks for confirmation first.
 _CONFIRMED = frozenset({Action.CANCEL, Action.REVOKE_SHARE})
-_EXTENSIONS = {
-    "stl_binary": "stl",
-    "stl_ascii": "stl",
-    "ply": "ply",
-    "obj": "obj",
-    "jpeg": "jpg",
-    "png": "png",
-    "pdf": "pdf",
-}
 
 
 def _uuid_or_none(value: str) -> UUID | None:
@@ -521,21 +511,6 @@ def revision_new(request: HttpRequest, case_id: UUID) -> HttpResponse:
 # --- downloads ----------------------------------------------------------------------------------
 
 
-def _download_name(attachment: Attachment) -> str:
-    """A generic file name: the case, the kind and a position, never the uploader's name
-    (sealed: it may name the patient)."""
-    case = attachment.case
-    siblings = Attachment.objects.filter(case=case, revision=attachment.revision).order_by(
-        "created_at", "id"
-    )
-    ids = list(siblings.values_list("id", flat=True))
-    n = ids.index(attachment.id) + 1 if attachment.id in ids else 1
-    ext = _EXTENSIONS.get(attachment.file_format, "bin")
-    if attachment.revision is not None:
-        return f"{case.reference}-rev{attachment.revision.number}-{attachment.kind}-{n}.{ext}"
-    return f"{case.reference}-{attachment.kind}-{n}.{ext}"
-
-
 @require_GET
 def attachment_download(request: HttpRequest, attachment_id: UUID) -> StreamingHttpResponse:
     actor = acting_actor(request)
@@ -544,10 +519,4 @@ def attachment_download(request: HttpRequest, attachment_id: UUID) -> StreamingH
     # The case decides: a revision's file belongs to the lab that made it, yet the clinic
     # reads it through the case.
     require(actor, Perm.CaseView, attachment.case)
-    chunks: Iterator[bytes] = blob_chunks(attachment.blob)
-    response = StreamingHttpResponse(chunks, content_type=attachment.content_type)
-    response["Content-Disposition"] = f'attachment; filename="{_download_name(attachment)}"'
-    response["Content-Length"] = str(attachment.size)
-    response["Cache-Control"] = "no-store"
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return attachment_response(attachment)

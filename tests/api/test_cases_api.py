@@ -633,7 +633,7 @@ def test_a_revision_file_downloads_under_its_revision(
     (design,) = revision.files.all()
     response = lab_client.get(f"/api/v1/attachments/{design.id}/content")
     assert response["Content-Disposition"] == (
-        f'attachment; filename="{case.reference}-rev1-{design.id.hex[:8]}.stl"'
+        f'attachment; filename="{case.reference}-rev1-scan-{design.id.hex[:8]}.stl"'
     )
     assert response.getvalue() == arch_stl(7)
 

@@ -566,7 +566,7 @@ def test_a_download_is_the_exact_file_under_a_generic_name(
         assert response.status_code == 200
         assert b"".join(response.streaming_content) == arch_stl(1)  # type: ignore[attr-defined]  # a streaming response
         assert response["Content-Disposition"] == (
-            f'attachment; filename="{sent.reference}-scan-1.stl"'
+            f'attachment; filename="{sent.reference}-scan-{scan.id.hex[:8]}.stl"'
         )
         assert response["Cache-Control"] == "no-store"
         assert response["X-Content-Type-Options"] == "nosniff"
@@ -578,6 +578,6 @@ def test_a_download_is_the_exact_file_under_a_generic_name(
     response = clinic_client.get(f"/files/{design.id}/")
     assert response.status_code == 200
     assert response["Content-Disposition"] == (
-        f'attachment; filename="{sent.reference}-rev1-scan-1.stl"'
+        f'attachment; filename="{sent.reference}-rev1-scan-{design.id.hex[:8]}.stl"'
     )
     assert b"".join(response.streaming_content) == arch_stl(7)  # type: ignore[attr-defined]  # a streaming response
