@@ -181,8 +181,9 @@ def _timeline(
 def _locked(case: Case) -> Case:
     """The case row again, locked until the transaction ends (PostgreSQL; SQLite serialises
     writers anyway), so two transitions cannot both start from the same state."""
+    # Only the case row: PostgreSQL cannot lock the nullable side of the lab's outer join.
     return (
-        Case.objects.select_for_update()
+        Case.objects.select_for_update(of=("self",))
         .select_related("organization", "shared_with_lab")
         .get(pk=case.pk)
     )
