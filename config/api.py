@@ -13,7 +13,14 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from cuspid.access.api_guard import operation_guard
 from cuspid.accounts.auth import ApiTokenAuth, SessionAuth, TokenInvalid, bearer_token_first
 from cuspid.accounts.enums import TokenScope
+from cuspid.cases.api import approvals as approvals_api
+from cuspid.cases.api import compare as compare_api
+from cuspid.cases.api import insights as insights_api
+from cuspid.cases.api import packages as packages_api
+from cuspid.cases.api import review as review_api
+from cuspid.cases.api import review_links as review_links_api
 from cuspid.cases.api import router as cases_router
+from cuspid.cases.api import viewer as viewer_api
 from cuspid.core.errors import CuspidError
 from cuspid.patients.api import router as patients_router
 from cuspid.tenancy.api import router as tenancy_router
@@ -159,3 +166,15 @@ api.add_decorator(bearer_token_first, mode="view")
 api.add_router("/", tenancy_router)
 api.add_router("/", patients_router)
 api.add_router("/", cases_router)
+# Review and approval (issue 8): one router per feature module of cuspid.cases.api.
+REVIEW_ROUTERS = (
+    viewer_api.router,
+    review_api.router,
+    approvals_api.router,
+    packages_api.router,
+    review_links_api.router,
+    compare_api.router,
+    insights_api.router,
+)
+for review_router in REVIEW_ROUTERS:
+    api.add_router("/", review_router)

@@ -39,6 +39,7 @@ _CLINIC_CARE = frozenset(
         Perm.CaseComment,
         Perm.ChatSend,
         Perm.ExportCreate,
+        Perm.InsightsView,
     }
 )
 
@@ -59,9 +60,11 @@ MATRIX: MappingProxyType[AccessRole, frozenset[Perm]] = MappingProxyType(
                 Perm.AlertsView,
                 Perm.BreakGlassView,
                 Perm.ApiTokenManage,
+                Perm.InsightsView,
             }
         ),
-        AccessRole.CLINICIAN: _CLINIC_CARE | {Perm.CaseApprove, Perm.CaseShare},
+        AccessRole.CLINICIAN: _CLINIC_CARE
+        | {Perm.CaseApprove, Perm.CaseShare, Perm.ReviewLinkManage},
         # No approval, no bulk export.
         AccessRole.STAFF: _CLINIC_CARE,
         # Cases shared with the lab; no patient identity beyond what the case carries.
@@ -73,6 +76,7 @@ MATRIX: MappingProxyType[AccessRole, frozenset[Perm]] = MappingProxyType(
                 Perm.CaseAccept,
                 Perm.CaseComment,
                 Perm.DesignEdit,
+                Perm.InsightsView,
             }
         ),
         AccessRole.LAB_STAFF: frozenset(
@@ -83,6 +87,7 @@ MATRIX: MappingProxyType[AccessRole, frozenset[Perm]] = MappingProxyType(
                 Perm.CaseAccept,
                 Perm.CaseStatusSet,
                 Perm.ProductionManage,
+                Perm.InsightsView,
             }
         ),
         # Their own records only (object rule in policy.py).
@@ -96,10 +101,9 @@ MATRIX: MappingProxyType[AccessRole, frozenset[Perm]] = MappingProxyType(
                 Perm.AccessLogView,
             }
         ),
-        # One revision, as far as the link allows (object rule in policy.py).
-        AccessRole.EXTERNAL_REVIEWER: frozenset(
-            {Perm.CaseView, Perm.CaseComment, Perm.CaseApprove}
-        ),
+        # One revision, as far as the link allows (object rule in policy.py). Approval needs
+        # an account: never a link.
+        AccessRole.EXTERNAL_REVIEWER: frozenset({Perm.CaseView, Perm.CaseComment}),
         AccessRole.PLATFORM_OPERATOR: frozenset(),
         # Read-only, one organisation, time-boxed and audited (break_glass.py).
         AccessRole.OPERATOR_BREAK_GLASS: frozenset(

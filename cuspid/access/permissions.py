@@ -21,9 +21,13 @@ class Perm(StrEnum):
     # A lab takes a shared case into its work, or declines it.
     CaseAccept = "case:accept"
     CaseComment = "case:comment"
+    # Review links: one revision shown to someone without an account (clinicians).
+    ReviewLinkManage = "review_link:manage"
     CaseStatusSet = "case:status_set"
     DesignEdit = "design:edit"
     ProductionManage = "production:manage"
+    # How long the organisation's cases take: aggregates, no patient.
+    InsightsView = "insights:view"
     ChatSend = "chat:send"
     ConsentManage = "consent:manage"
     ExportCreate = "export:create"

@@ -143,6 +143,20 @@ PAGES: Mapping[str, RouteRule] = MappingProxyType(
         "cases:revision_new": needs(Perm.DesignEdit, phi=CASE),
         "cases:attachment_download": needs(Perm.CaseView, phi=CASE_FILE),
         # --- end patients and cases
+        # --- issue 8, viewer: cuspid.cases.views.viewer
+        # --- end viewer
+        # --- issue 8, review: cuspid.cases.views.review
+        # --- end review
+        # --- issue 8, approvals: cuspid.cases.views.approvals
+        # --- end approvals
+        # --- issue 8, packages: cuspid.cases.views.packages
+        # --- end packages
+        # --- issue 8, review_links: cuspid.cases.views.review_links
+        # --- end review_links
+        # --- issue 8, compare: cuspid.cases.views.compare
+        # --- end compare
+        # --- issue 8, insights: cuspid.cases.views.insights
+        # --- end insights
         # The view decides: operators start grants, admins (Perm.BreakGlassView) list them.
         "access:break_glass": SIGNED_IN,
         "accounts:language_set": PUBLIC,
@@ -197,6 +211,20 @@ OPERATIONS: Mapping[str, RouteRule] = MappingProxyType(
         "revision_list": needs(Perm.CaseView, phi=CASE),
         "revision_create": needs(Perm.DesignEdit, phi=CASE),
         "revision_get": needs(Perm.CaseView, phi=CASE),
+        # --- issue 8, viewer: cuspid.cases.api.viewer
+        # --- end viewer
+        # --- issue 8, review: cuspid.cases.api.review
+        # --- end review
+        # --- issue 8, approvals: cuspid.cases.api.approvals
+        # --- end approvals
+        # --- issue 8, packages: cuspid.cases.api.packages
+        # --- end packages
+        # --- issue 8, review_links: cuspid.cases.api.review_links
+        # --- end review_links
+        # --- issue 8, compare: cuspid.cases.api.compare
+        # --- end compare
+        # --- issue 8, insights: cuspid.cases.api.insights
+        # --- end insights
     }
 )
 

@@ -86,6 +86,17 @@ class AuditAction:
         ShareRevoked = "case:revoke_share"
         AttachmentAdded = "case:attachment_add"
         RevisionCreated = "case:revision_create"
+        # Review (issue 8): pins and comments on a revision, links, comparisons, packages.
+        AnnotationAdded = "case:annotation_add"
+        AnnotationDeleted = "case:annotation_delete"
+        CommentAdded = "case:comment_add"
+        ReviewLinkCreated = "case:review_link_create"
+        ReviewLinkRevoked = "case:review_link_revoke"
+        # Every open of a review link, including refused ones (expired, revoked, guessed).
+        ReviewLinkOpened = "case:review_link_open"
+        ComparisonRequested = "case:compare"
+        PackageCreated = "case:package_create"
+        PackageDownloaded = "case:package_download"
 
     class BreakGlass(StrEnum):
         Started = "breakglass:start"
@@ -172,6 +183,15 @@ ACTION_LABELS: dict[str, str | Promise] = {
     AuditAction.Case.ShareRevoked: _("Withdrew a case from a lab"),
     AuditAction.Case.AttachmentAdded: _("Added a file to a case"),
     AuditAction.Case.RevisionCreated: _("Uploaded a design revision"),
+    AuditAction.Case.AnnotationAdded: _("Pinned a note on a design"),
+    AuditAction.Case.AnnotationDeleted: _("Removed a pinned note"),
+    AuditAction.Case.CommentAdded: _("Commented on a design"),
+    AuditAction.Case.ReviewLinkCreated: _("Created a review link"),
+    AuditAction.Case.ReviewLinkRevoked: _("Revoked a review link"),
+    AuditAction.Case.ReviewLinkOpened: _("Opened a review link"),
+    AuditAction.Case.ComparisonRequested: _("Compared two revisions"),
+    AuditAction.Case.PackageCreated: _("Created a production package"),
+    AuditAction.Case.PackageDownloaded: _("Downloaded a production package"),
     AuditAction.BreakGlass.Started: _("Started break-glass access"),
     AuditAction.BreakGlass.Accessed: _("Accessed under break-glass"),
     AuditAction.BreakGlass.Expired: _("Break-glass access expired"),

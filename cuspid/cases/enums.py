@@ -77,6 +77,7 @@ class TimelineEntry(models.TextChoices):
     UPDATED = "updated", _("Details changed")
     ATTACHMENT_ADDED = "attachment_added", _("File added")
     REVISION_CREATED = "revision_created", _("Design revision uploaded")
+    PACKAGE_CREATED = "package_created", _("Production package created")
 
 
 class AttachmentKind(models.TextChoices):
@@ -93,3 +94,17 @@ class FileFormat(models.TextChoices):
     JPEG = "jpeg", _("JPEG")
     PNG = "png", _("PNG")
     PDF = "pdf", _("PDF")
+
+
+class Layer(models.TextChoices):
+    """Where a mesh goes in the viewer: the clinic's scans, or the lab's design."""
+
+    PREPARED = "prepared", _("Prepared jaw")
+    ANTAGONIST = "antagonist", _("Opposing jaw")
+    PROPOSAL = "proposal", _("Design proposal")
+
+
+class ComparisonStatus(models.TextChoices):
+    PENDING = "pending", _("Computing")
+    READY = "ready", _("Ready")
+    FAILED = "failed", _("Failed")

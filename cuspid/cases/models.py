@@ -18,7 +18,9 @@ from cuspid.cases.enums import (
     AttachmentKind,
     CaseStatus,
     CaseType,
+    ComparisonStatus,
     FileFormat,
+    Layer,
     Material,
     Priority,
 )
@@ -155,6 +157,8 @@ class Attachment(PatientSealed):
     face_count = models.PositiveIntegerField(null=True, blank=True)
     bounds = models.JSONField(null=True, blank=True)
     units = models.CharField(max_length=8, blank=True)
+    # Meshes: the viewer layer (the clinic's prepared and opposing jaws, the lab's proposal).
+    layer = models.CharField(_("layer"), max_length=12, choices=Layer.choices, blank=True)
     # Photos: pixels; documents: pages.
     width = models.PositiveIntegerField(null=True, blank=True)
     height = models.PositiveIntegerField(null=True, blank=True)
@@ -202,3 +206,221 @@ class CaseEvent(PatientSealed):
 
     def __str__(self) -> str:
         return f"case event {self.id}"
+
+
+class Annotation(PatientSealed):
+    """A numbered pin on one mesh of a revision: a point, the surface normal there, and a text."""
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="annotations")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    revision = models.ForeignKey(Revision, on_delete=models.PROTECT, related_name="annotations")
+    # The mesh the pin sits on (a file of the revision, or one of the clinic's scans).
+    attachment = models.ForeignKey(
+        Attachment, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # 1, 2, 3 ... per revision: the number drawn on the marker and in the list.
+    number = models.PositiveIntegerField()
+    # Millimetres, in the meshes' shared coordinate system; the normal is a unit vector.
+    point = models.JSONField()
+    normal = models.JSONField()
+    text = EncryptedTextField(_("text"))
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["revision", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["revision", "number"], name="cases_annotation_number"),
+        ]
+
+    def __str__(self) -> str:
+        return f"annotation {self.id}"
+
+
+class Comment(PatientSealed):
+    """A comment on a revision; a reply names the thread's first comment as its parent."""
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="comments")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    revision = models.ForeignKey(Revision, on_delete=models.PROTECT, related_name="comments")
+    parent = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="replies"
+    )
+    body = EncryptedTextField(_("comment"))
+    # A member of the clinic or the lab, or (no author) the holder of a review link.
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    review_link = models.ForeignKey(
+        "ReviewLink", on_delete=models.PROTECT, null=True, blank=True, related_name="comments"
+    )
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(author__isnull=False) | Q(review_link__isnull=False),
+                name="cases_comment_has_author",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"comment {self.id}"
+
+
+class Mention(BaseModel):
+    """An @mention of a case participant in a comment: their in-app notification."""
+
+    comment = models.ForeignKey(Comment, on_delete=models.CASCADE, related_name="mentions")
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="case_mentions"
+    )
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["comment", "user"], name="cases_mention_once"),
+        ]
+        indexes = [models.Index(fields=["user", "read_at"], name="cases_mention_unread")]
+
+    def __str__(self) -> str:
+        return f"mention {self.id}"
+
+
+class Approval(PatientSealed):
+    """A clinician's signed approval of one exact revision, bound to its manifest hash.
+
+    The server signs ``approvals.approval_message(...)`` over these fields with Ed25519; the
+    signature and the public key's id are stored so the record can be checked offline.
+    Immutable once stored.
+    """
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="approvals")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    revision = models.OneToOneField(Revision, on_delete=models.PROTECT, related_name="approval")
+    approver = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    approved_at = models.DateTimeField()
+    manifest_sha256 = models.CharField(max_length=64)
+    statement_version = models.CharField(max_length=32)
+    key_id = models.CharField(max_length=16)
+    signature = models.CharField(max_length=128)
+
+    class Meta:
+        ordering = ["-approved_at"]
+
+    def __str__(self) -> str:
+        return f"approval {self.id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Integrity: the signature covers the stored fields, so the record never changes.
+        if not self._state.adding:
+            raise ValueError("An approval is immutable once stored.")
+        super().save(*args, **kwargs)
+
+
+class ReviewLink(PatientSealed):
+    """A link that shows one revision to someone without an account, for a limited time.
+
+    Only the SHA-256 of the token is stored; the passcode, if any, is stored as a password
+    hash. Revoked or expired, the link answers 404 like a guessed one.
+    """
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="review_links")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    revision = models.ForeignKey(Revision, on_delete=models.PROTECT, related_name="review_links")
+    token_hash = models.CharField(max_length=64, unique=True)
+    # Who the link is for, as the clinician wrote it ("Dr Roy, periodontist"): sealed.
+    label = EncryptedTextField(_("for"), blank=True, null=True)
+    allow_comments = models.BooleanField(_("may comment"), default=False)
+    passcode_hash = models.CharField(max_length=256, blank=True)
+    expires_at = models.DateTimeField(_("expires"))
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    open_count = models.PositiveIntegerField(default=0)
+    last_opened_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"review link {self.id}"
+
+
+class ProductionPackage(PatientSealed):
+    """The deterministic ZIP the lab produces from an approved revision, stored encrypted."""
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="packages")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    revision = models.OneToOneField(Revision, on_delete=models.PROTECT, related_name="package")
+    approval = models.OneToOneField(Approval, on_delete=models.PROTECT, related_name="package")
+    blob = models.OneToOneField(EncryptedBlob, on_delete=models.PROTECT, related_name="+")
+    sha256 = models.CharField(max_length=64)
+    size = models.BigIntegerField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"production package {self.id}"
+
+
+class RevisionComparison(PatientSealed):
+    """The per-vertex distance from one revision's proposal to another's, computed once.
+
+    ``blob`` holds the distances (little-endian float32, one per vertex of ``revision``'s
+    proposal mesh, in millimetres); ``stats`` the summary the legend shows.
+    """
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="comparisons")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    revision = models.ForeignKey(Revision, on_delete=models.PROTECT, related_name="+")
+    baseline = models.ForeignKey(Revision, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(
+        max_length=8, choices=ComparisonStatus.choices, default=ComparisonStatus.PENDING
+    )
+    blob = models.OneToOneField(
+        EncryptedBlob, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    stats = models.JSONField(null=True, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["revision", "baseline"], name="cases_comparison_once"),
+            models.CheckConstraint(
+                condition=~Q(revision=models.F("baseline")), name="cases_comparison_two"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"revision comparison {self.id}"

@@ -1,6 +1,15 @@
 from django.urls import path
 
 from cuspid.cases import views
+from cuspid.cases.views import (
+    approvals,
+    compare,
+    insights,
+    packages,
+    review,
+    review_links,
+    viewer,
+)
 
 app_name = "cases"
 
@@ -14,4 +23,15 @@ urlpatterns = [
     path("cases/<uuid:case_id>/actions/", views.case_transition_page, name="case_transition"),
     path("cases/<uuid:case_id>/revisions/new/", views.revision_new, name="revision_new"),
     path("files/<uuid:attachment_id>/", views.attachment_download, name="attachment_download"),
+]
+
+# Review and approval (issue 8): each page module lists its own patterns.
+urlpatterns += [
+    *viewer.urlpatterns,
+    *review.urlpatterns,
+    *approvals.urlpatterns,
+    *packages.urlpatterns,
+    *review_links.urlpatterns,
+    *compare.urlpatterns,
+    *insights.urlpatterns,
 ]

@@ -25,7 +25,14 @@ from cuspid.accounts.policies import require_recent_auth
 from cuspid.audit.actions import AuditAction
 from cuspid.audit.services import audit_emit
 from cuspid.cases import workflow
-from cuspid.cases.enums import AttachmentKind, CaseType, Material, Priority, TimelineEntry
+from cuspid.cases.enums import (
+    AttachmentKind,
+    CaseType,
+    Layer,
+    Material,
+    Priority,
+    TimelineEntry,
+)
 from cuspid.cases.errors import InvalidTransition
 from cuspid.cases.files import InspectedFile, inspect_upload
 from cuspid.cases.manifest import manifest_sha256
@@ -101,10 +108,13 @@ class CaseDetails:
 
 @dataclass(frozen=True, slots=True)
 class Upload:
-    """One uploaded file: its content (seekable) and the name the uploader gave it."""
+    """One uploaded file: its content (seekable), the name the uploader gave it and, for a
+    clinic's scan, the jaw it shows (``Layer.PREPARED`` or ``Layer.ANTAGONIST``; blank: the
+    first scan is the prepared jaw, later ones the opposing jaw)."""
 
     file: BinaryIO
     filename: str
+    layer: str = ""
 
 
 def _checked(details: CaseDetails, *, today: datetime.date | None = None) -> dict[str, object]:
@@ -351,12 +361,31 @@ def case_transition(*, actor: Actor, case: Case, action: str, reason: str = "") 
     return case
 
 
+CLINIC_LAYERS = frozenset({Layer.PREPARED, Layer.ANTAGONIST})
+
+
+def _layer(case: Case, inspected: InspectedFile, asked: str, revision: Revision | None) -> str:
+    """The viewer layer of a new file: a revision's meshes are the proposal; a clinic's scan
+    is the jaw asked for, else the prepared jaw first and the opposing jaw after."""
+    if inspected.mesh is None:
+        return ""
+    if revision is not None:
+        return Layer.PROPOSAL.value
+    if asked:
+        return asked
+    prepared = Attachment.objects.filter(
+        case=case, revision__isnull=True, layer=Layer.PREPARED
+    ).exists()
+    return (Layer.ANTAGONIST if prepared else Layer.PREPARED).value
+
+
 def _store(
     actor: Actor,
     case: Case,
     inspected: InspectedFile,
     filename: str,
     revision: Revision | None = None,
+    layer: str = "",
 ) -> Attachment:
     blob = blob_put(
         kind=OwnerKind.PATIENT,
@@ -385,6 +414,7 @@ def _store(
         face_count=mesh.face_count if mesh else None,
         bounds={"min": list(mesh.bounds_min), "max": list(mesh.bounds_max)} if mesh else None,
         units=mesh.units if mesh else "",
+        layer=_layer(case, inspected, layer, revision),
         width=inspected.width,
         height=inspected.height,
         page_count=inspected.page_count,
@@ -413,9 +443,11 @@ def attachment_add(*, actor: Actor, case: Case, upload: Upload) -> Attachment:
     require(actor, Perm.CaseEdit, case)
     _require_side(actor, case, Side.CLINIC)
     _attachments_open(case)
+    if upload.layer and upload.layer not in CLINIC_LAYERS:
+        raise InvalidInput("A scan shows the prepared jaw or the opposing jaw.")
     inspected = inspect_upload(upload.file, allowed=CLINIC_FILE_KINDS)
     try:
-        return _attachment_store(actor, case, inspected, upload.filename)
+        return _attachment_store(actor, case, inspected, upload.filename, upload.layer)
     finally:
         if inspected.stored is not upload.file:
             inspected.stored.close()
@@ -423,12 +455,12 @@ def attachment_add(*, actor: Actor, case: Case, upload: Upload) -> Attachment:
 
 @transaction.atomic(durable=True)
 def _attachment_store(
-    actor: Actor, case: Case, inspected: InspectedFile, filename: str
+    actor: Actor, case: Case, inspected: InspectedFile, filename: str, layer: str
 ) -> Attachment:
     require(actor, Perm.CaseEdit, case)
     case = _locked(case)
     _attachments_open(case)
-    attachment = _store(actor, case, inspected, filename)
+    attachment = _store(actor, case, inspected, filename, layer=layer)
     _timeline(actor, case, TimelineEntry.ATTACHMENT_ADDED)
     _audit(AuditAction.Case.AttachmentAdded, actor, case, attachment)
     return attachment
