@@ -66,6 +66,7 @@ class Env:
     trusted_proxy_count: int
     require_all: bool
     audit_signing_key: Path
+    approval_signing_key: Path
     kek_path: Path
     kek_uri: str
     forget_list: Path
@@ -104,6 +105,12 @@ class Env:
             require_all=_bool("CUSPID_REQUIRE_ALL", False),
             audit_signing_key=Path(
                 _raw("CUSPID_AUDIT_SIGNING_KEY", str(var_dir / "keys" / "audit_signing_key.pem"))
+            ).resolve(),
+            approval_signing_key=Path(
+                _raw(
+                    "CUSPID_APPROVAL_SIGNING_KEY",
+                    str(var_dir / "keys" / "approval_signing_key.pem"),
+                )
             ).resolve(),
             kek_path=Path(_raw("CUSPID_KEK_PATH", str(var_dir / "keys" / "kek.json"))).resolve(),
             kek_uri=_raw("CUSPID_KEK_URI", ""),

@@ -93,6 +93,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "csp.context_processors.nonce",
                 "cuspid.web.context_processors.navigation",
+                "cuspid.cases.context_processors.mentions",
             ],
         },
     },
@@ -289,6 +290,10 @@ CUSPID_PORT = env.port
 # creates it on first use; production requires it to exist (see cuspid/audit/signing.py).
 CUSPID_AUDIT_SIGNING_KEY = env.audit_signing_key
 CUSPID_AUDIT_SIGNING_KEY_CREATE = True
+# Ed25519 key that signs clinicians' approvals of design revisions (cuspid.cases.approvals);
+# kept outside the database, created on first use by the embedded default like the audit key.
+CUSPID_APPROVAL_SIGNING_KEY = env.approval_signing_key
+CUSPID_APPROVAL_SIGNING_KEY_CREATE = True
 # The key hierarchy (cuspid.keys): the master key (KEK) keyset, created on first use by the
 # embedded default, required to exist in production; the forget list of destroyed data keys,
 # kept outside the database; the in-process cache of unwrapped data keys.

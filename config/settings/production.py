@@ -15,6 +15,9 @@ DEBUG = False
 CUSPID_DEMO_ALLOWED = False
 # The checkpoint signing key is provisioned by the operator, never made up on the fly.
 CUSPID_AUDIT_SIGNING_KEY_CREATE = False
+# So is the approval signing key: a new key made on the fly would sign approvals that no
+# published public key verifies.
+CUSPID_APPROVAL_SIGNING_KEY_CREATE = False
 # The master key is provisioned (a mounted keyset or a KMS), never made up on the fly.
 CUSPID_KEK_CREATE = False
 

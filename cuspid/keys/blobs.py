@@ -52,6 +52,7 @@ from tink import secret_key_access, streaming_aead
 from cuspid.core import clock
 from cuspid.core.errors import CuspidError
 from cuspid.keys import crypto
+from cuspid.keys.errors import KeyDestroyed
 from cuspid.keys.models import EncryptedBlob, OwnerKind
 
 logger = logging.getLogger(__name__)
@@ -85,6 +86,20 @@ class BlobCorrupted(CuspidError):
 
 class BlobStorageError(Exception):
     """The storage did not do what the blob store needs (kept a name, read to the end)."""
+
+
+# Everything that can stop a stored file coming back as it was stored: altered ciphertext
+# (the AEAD refuses it), a row that no longer matches its content, a shredded data key, a
+# missing or unreadable object. Callers outside ``keys`` (which may not name Tink) catch
+# these to report the file, rather than catching every exception.
+BLOB_READ_ERRORS: tuple[type[BaseException], ...] = (
+    BlobCorrupted,
+    BlobStorageError,
+    KeyDestroyed,
+    tink.TinkError,
+    OSError,
+    ClientError,
+)
 
 
 @dataclass(frozen=True)

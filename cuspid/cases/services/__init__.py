@@ -21,7 +21,6 @@ from django.db.models import Max
 
 from cuspid.access.permissions import Perm
 from cuspid.access.policy import require
-from cuspid.accounts.policies import require_recent_auth
 from cuspid.audit.actions import AuditAction
 from cuspid.audit.services import audit_emit
 from cuspid.cases import workflow
@@ -335,11 +334,11 @@ def case_send(*, actor: Actor, case: Case, lab_id: UUID) -> Case:
 def case_transition(*, actor: Actor, case: Case, action: str, reason: str = "") -> Case:
     """Take one workflow step other than sending (``case_send``) and uploading revisions.
 
-    Raises InvalidInput for an unknown action or a missing reason (declining and requesting
-    changes say why), PermissionDenied when the role lacks the action's permission or acts
-    from the wrong side of the case, StepUpRequired to approve without a recent sign-in,
-    InvalidTransition (409) when the state does not allow it. Audits the action's
-    ``AuditAction.Case`` event.
+    Raises InvalidInput for an unknown action, for ``approve`` (a revision is approved with
+    ``services.approvals.revision_approve``, which signs it) or a missing reason (declining
+    and requesting changes say why), PermissionDenied when the role lacks the action's
+    permission or acts from the wrong side of the case, InvalidTransition (409) when the
+    state does not allow it. Audits the action's ``AuditAction.Case`` event.
     """
     try:
         step = Action(action)
@@ -347,6 +346,10 @@ def case_transition(*, actor: Actor, case: Case, action: str, reason: str = "") 
         raise InvalidInput("Unknown case action.") from None
     if step == Action.SUBMIT:
         raise InvalidInput("Send a case with the send operation, which names the lab.")
+    if step == Action.APPROVE:
+        raise InvalidInput(
+            "Approve a revision through the approval operation, which signs that revision."
+        )
     require(actor, ACTION_PERMS[step], case)
     case = _locked(case)
     _require_side(actor, case, workflow.SIDES[step])
@@ -355,8 +358,6 @@ def case_transition(*, actor: Actor, case: Case, action: str, reason: str = "") 
         raise InvalidInput("Say why, for the other side to read.")
     if len(reason) > MAX_NOTE_CHARS:
         raise InvalidInput(f"The reason is at most {MAX_NOTE_CHARS} characters.")
-    if step == Action.APPROVE:
-        require_recent_auth(actor)
     _move(actor, case, step, note=reason)
     return case
 

@@ -385,10 +385,19 @@ def _action_buttons(actor: RouteActor, case: Case, side: Side | None) -> list[Ac
         if not can(actor, ACTION_PERMS[action], case):
             continue
         link = reverse("cases:case_send", args=[case.id]) if action == Action.SUBMIT else ""
+        label: str | Promise = CaseAction(action.value).label
+        if action == Action.APPROVE:
+            # Approving signs one exact revision: it happens on the latest revision's review
+            # page (cuspid.cases.views.approvals), after reading the statement there.
+            latest = case.revisions.order_by("-number").values_list("id", flat=True).first()
+            if latest is None:
+                continue
+            link = reverse("cases:revision_review", args=[latest])
+            label = gettext_lazy("Review and approve")
         buttons.append(
             ActionButton(
                 action=action.value,
-                label=CaseAction(action.value).label,
+                label=label,
                 needs_reason=action in workflow.REASON_REQUIRED,
                 needs_confirmation=action in _CONFIRMED,
                 link=link,
