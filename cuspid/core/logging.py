@@ -27,6 +27,8 @@ access_logger = logging.getLogger("cuspid.access")
 _INCOMING_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _QUERY = re.compile(r"(/[^\s?\"']*)\?[^\s\"']*")
+# A review link's address carries its token (/review/<token>/...): logged as /review/….
+_REVIEW_LINK = re.compile(r"/review/[^/\s?\"']+")
 
 # Attributes every LogRecord has; anything else on a record was passed through ``extra=``.
 # (uvicorn adds ``color_message``, the same text with terminal colour codes.)
@@ -34,8 +36,8 @@ _STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", 
 
 
 def redact(text: str) -> str:
-    """Remove email addresses and URL query strings from a piece of log text."""
-    return _QUERY.sub(r"\1", _EMAIL.sub("[email]", text))
+    """Remove email addresses, URL query strings and review-link tokens from log text."""
+    return _REVIEW_LINK.sub("/review/…", _QUERY.sub(r"\1", _EMAIL.sub("[email]", text)))
 
 
 class RedactFilter(logging.Filter):
