@@ -144,18 +144,59 @@ PAGES: Mapping[str, RouteRule] = MappingProxyType(
         "cases:attachment_download": needs(Perm.CaseView, phi=CASE_FILE),
         # --- end patients and cases
         # --- issue 8, viewer: cuspid.cases.views.viewer
+        # The meshes themselves stream through cases:attachment_download (CASE_FILE).
+        "cases:revision_review": needs(Perm.CaseView, phi=CASE),
         # --- end viewer
         # --- issue 8, review: cuspid.cases.views.review
+        # The pins and comments panels (HTMX) and their writes; the services check the rest.
+        "cases:revision_annotations": needs(Perm.CaseView, phi=CASE),
+        "cases:annotation_new": needs(Perm.CaseComment, phi=CASE),
+        "cases:annotation_remove": needs(Perm.CaseComment, phi=CASE),
+        "cases:revision_comments": needs(Perm.CaseView, phi=CASE),
+        "cases:comment_new": needs(Perm.CaseComment, phi=CASE),
+        # The review flow: the lab sends its latest revision, the clinic sends it back.
+        "cases:revision_send_for_review": needs(Perm.DesignEdit, phi=CASE),
+        "cases:revision_request_changes": needs(Perm.CaseEdit, phi=CASE),
+        # The user's own mentions: where (case reference, revision), never the comment. One
+        # named by id is case-scoped: someone else's (or a withdrawn case's) is an audited 404.
+        "cases:mention_list": SIGNED_IN,
+        "cases:mention_open": needs(Perm.CaseView, phi=CASE),
+        "cases:mention_read_all": SIGNED_IN,
         # --- end review
         # --- issue 8, approvals: cuspid.cases.views.approvals
+        # The clinician approves the revision shown (the service checks the side, step-up,
+        # the state and that the revision is the latest).
+        "cases:revision_approve": needs(Perm.CaseApprove, phi=CASE),
         # --- end approvals
         # --- issue 8, packages: cuspid.cases.views.packages
+        # Lab staff of the case's lab make the package, download it (each download audited by
+        # the service) and print its work order; the views also check the lab's side.
+        "cases:package_create": needs(Perm.ProductionManage, phi=CASE),
+        "cases:package_download": needs(Perm.ProductionManage, phi=CASE_FILE),
+        "cases:package_workorder": needs(Perm.ProductionManage, phi=CASE),
         # --- end packages
         # --- issue 8, review_links: cuspid.cases.views.review_links
+        # The clinic's panel (list, create) and revoke; the services check the clinic side.
+        "cases:review_link_panel": needs(Perm.ReviewLinkManage, phi=CASE),
+        "cases:review_link_revoke": needs(Perm.ReviewLinkManage, phi=CASE),
+        # Reached with the link's token alone (no account): the views check the token on
+        # every request and audit each open, file and refusal themselves.
+        "cases:review_link_page": PUBLIC,
+        "cases:review_link_file": PUBLIC,
+        "cases:review_link_comment": PUBLIC,
         # --- end review_links
         # --- issue 8, compare: cuspid.cases.views.compare
+        # Asking for a comparison derives data from the case's files: a case read, computed
+        # by the platform; a break-glass operator only looks (the view needs a member).
+        "cases:revision_compare": needs(Perm.CaseView, phi=CASE),
+        "cases:revision_compare_request": needs(Perm.CaseView, phi=CASE),
+        "cases:comparison_distances": needs(Perm.CaseView, phi=CASE_FILE),
         # --- end compare
         # --- issue 8, insights: cuspid.cases.views.insights
+        # Counts, durations and rates of the organisation's cases, and member names: no
+        # patient and no case is shown, so these are not PHI-scoped reads.
+        "cases:insights": needs(Perm.InsightsView),
+        "cases:insights_csv": needs(Perm.InsightsView),
         # --- end insights
         # The view decides: operators start grants, admins (Perm.BreakGlassView) list them.
         "access:break_glass": SIGNED_IN,
@@ -212,18 +253,45 @@ OPERATIONS: Mapping[str, RouteRule] = MappingProxyType(
         "revision_create": needs(Perm.DesignEdit, phi=CASE),
         "revision_get": needs(Perm.CaseView, phi=CASE),
         # --- issue 8, viewer: cuspid.cases.api.viewer
+        "revision_mesh_list": needs(Perm.CaseView, phi=CASE),
         # --- end viewer
         # --- issue 8, review: cuspid.cases.api.review
+        "annotation_list": needs(Perm.CaseView, phi=CASE),
+        "annotation_create": needs(Perm.CaseComment, phi=CASE),
+        "annotation_delete": needs(Perm.CaseComment, phi=CASE),
+        "comment_list": needs(Perm.CaseView, phi=CASE),
+        "comment_create": needs(Perm.CaseComment, phi=CASE),
+        "review_request_changes": needs(Perm.CaseEdit, phi=CASE),
+        # The caller's own mentions (where, never what); one named by id as on the page.
+        "mention_list": SIGNED_IN,
+        "mention_read": needs(Perm.CaseView, phi=CASE),
+        "mention_read_all": SIGNED_IN,
         # --- end review
         # --- issue 8, approvals: cuspid.cases.api.approvals
+        "revision_approve": needs(Perm.CaseApprove, phi=CASE),
+        # The record, its signature and key id: for everyone who sees the case (the lab too).
+        "approval_get": needs(Perm.CaseView, phi=CASE),
+        # A public key and the statement texts: nothing about any case or patient.
+        "approval_public_key": SIGNED_IN,
         # --- end approvals
         # --- issue 8, packages: cuspid.cases.api.packages
+        "package_create": needs(Perm.ProductionManage, phi=CASE),
+        # That a package exists, and when: anyone who sees the case.
+        "package_get": needs(Perm.CaseView, phi=CASE),
+        "package_download": needs(Perm.ProductionManage, phi=CASE_FILE),
         # --- end packages
         # --- issue 8, review_links: cuspid.cases.api.review_links
+        "review_link_list": needs(Perm.ReviewLinkManage, phi=CASE),
+        "review_link_create": needs(Perm.ReviewLinkManage, phi=CASE),
+        "review_link_revoke": needs(Perm.ReviewLinkManage, phi=CASE),
         # --- end review_links
         # --- issue 8, compare: cuspid.cases.api.compare
+        "comparison_request": needs(Perm.CaseView, phi=CASE),
+        "comparison_get": needs(Perm.CaseView, phi=CASE),
+        "comparison_distances": needs(Perm.CaseView, phi=CASE_FILE),
         # --- end compare
         # --- issue 8, insights: cuspid.cases.api.insights
+        "insights_get": needs(Perm.InsightsView),
         # --- end insights
     }
 )

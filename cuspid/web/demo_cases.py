@@ -5,7 +5,7 @@ real scheme ("0000-000-001-DM"), the email addresses are at example.com and ever
 synthetic arch from ``demo_scans``. The cases are driven through the real services by the
 demo members (the clinician for the clinic's steps, the designer for the lab's design work,
 lab staff for production and shipping), so their timelines and audit trails are what
-production would have written.
+production would have written, and every approved revision has a signed approval.
 
 Running it again changes nothing that exists. Each patient is found by its health-card
 number (through the blind index), and each case by its patient, type and teeth; only what
@@ -19,6 +19,7 @@ import io
 from dataclasses import dataclass
 from typing import Final
 
+from cuspid.cases.approvals import CURRENT_STATEMENT_VERSION
 from cuspid.cases.enums import CaseType, Material, Priority
 from cuspid.cases.models import Case
 from cuspid.cases.services import (
@@ -30,6 +31,7 @@ from cuspid.cases.services import (
     case_transition,
     revision_create,
 )
+from cuspid.cases.services.approvals import revision_approve
 from cuspid.cases.teeth import parse_teeth
 from cuspid.cases.workflow import Action, State
 from cuspid.core import clock
@@ -39,7 +41,7 @@ from cuspid.patients.services import PatientDetails, patient_create
 from cuspid.tenancy.actor import Actor
 from cuspid.tenancy.enums import ConnectionStatus, Role
 from cuspid.tenancy.models import LabConnection, Membership, Organization
-from cuspid.web.demo_scans import Jaw, arch_stl
+from cuspid.web.demo_scans import CROWN_CLEARANCE, Jaw, arch_stl, crown_stl
 
 
 @dataclass(frozen=True)
@@ -354,7 +356,17 @@ def _exists(patient: Patient, spec: DemoCase) -> bool:
 
 
 def _scan(seed: int, jaw: Jaw, filename: str) -> Upload:
-    return Upload(file=io.BytesIO(arch_stl(seed, jaw=jaw)), filename=filename)
+    # The upper arch is lifted into the bite, so the two jaws show in occlusion.
+    return Upload(file=io.BytesIO(arch_stl(seed, jaw=jaw, bite=jaw == "upper")), filename=filename)
+
+
+def _design(seed: int, jaw: Jaw, number: int, filename: str) -> Upload:
+    """A crown over a first molar of the case's prepared scan (made from ``seed``); each
+    revision a little further out, so comparing two revisions shows a difference."""
+    crown = crown_stl(
+        seed, jaw=jaw, tooth=1, bite=jaw == "upper", clearance=CROWN_CLEARANCE + 0.1 * (number - 1)
+    )
+    return Upload(file=io.BytesIO(crown), filename=filename)
 
 
 def _design_name(spec: DemoCase, number: int) -> str:
@@ -368,7 +380,7 @@ def _take(
     """One step of a demo case's path, by the member whose side and role it is."""
     if step == REVISE:
         number = case.revisions.count() + 1
-        design = _scan(seed + 50 + number, spec.scans[0], _design_name(spec, number))
+        design = _design(seed, spec.scans[0], number, _design_name(spec, number))
         revision_create(
             actor=_actor(members.designer),
             case=case,
@@ -378,6 +390,14 @@ def _take(
         return Case.objects.get(pk=case.pk)
     if step == Action.SUBMIT:
         return case_send(actor=_actor(members.clinician), case=case, lab_id=lab.id)
+    if step == Action.APPROVE:
+        # Approving signs the latest revision (cuspid.cases.services.approvals).
+        revision_approve(
+            actor=_actor(members.clinician),
+            revision=case.revisions.select_related("case").order_by("-number")[0],
+            statement_version=CURRENT_STATEMENT_VERSION,
+        )
+        return Case.objects.get(pk=case.pk)
     member = members.clinician
     if step in _LAB_STAFF_STEPS:
         member = members.lab_staff

@@ -6,7 +6,11 @@ stands in for real intraoral scans until the design engine exists. Pure numpy, n
 
 Coordinates are millimetres. The arch opens towards -y with its front (the incisors) at the
 largest y; occlusal is +z for the lower jaw and -z for the upper jaw, as the two halves of a
-bite face each other.
+bite face each other. By default each arch stands on its own base at z = 0 (the upper one
+hangs below it). With ``bite=True`` the upper arch is where an intraoral scanner's bite
+registration puts it, in the lower arch's coordinate system: lifted by ``BITE_LIFT`` and
+forward by ``BITE_OVERJET``, its teeth closing on the lower teeth, so that the 3D viewer shows
+the two scans in occlusion as a scanner exports them.
 """
 
 from __future__ import annotations
@@ -45,6 +49,12 @@ _FISSURE_DEPTH: Final = 0.15  # share of a posterior crown's height lost in its 
 _FISSURE_WIDTH: Final = 0.35  # of the half-width of the section
 _SECTION_EXPONENT: Final = 0.5  # superellipse n = 4: a rounded rectangle
 _STREAM_FACES: Final = 16384  # facets per written chunk (about 800 kB of records)
+
+BITE_LIFT: Final = 30.0
+"""How far ``bite=True`` lifts the upper arch (mm): the cusps of the two arches meet, most
+crowns a millimetre or two apart, the tallest (canines) overlapping a little."""
+BITE_OVERJET: Final = 1.5
+"""How far ``bite=True`` moves the upper arch forward (+y, mm): its incisors close in front."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +125,7 @@ class _Sweep:
     v: NDArray[np.float64]  # (rings,) section coordinate up the section, -1 .. 1
     fissure: NDArray[np.float64]  # (rings,) how much of the groove each section point gets
     upper: bool
+    bite: bool  # the upper arch placed in occlusion with the lower one
 
 
 def _arch(seed: int, jaw: Jaw) -> _Arch:
@@ -156,7 +167,7 @@ def _arch(seed: int, jaw: Jaw) -> _Arch:
     )
 
 
-def _sweep(arch: _Arch, segments: int, rings: int) -> _Sweep:
+def _sweep(arch: _Arch, segments: int, rings: int, bite: bool = False) -> _Sweep:
     """Sample the centre curve evenly by arc length, and the cross-section evenly by angle.
 
     Everything transcendental is computed here, once; building ring points from a _Sweep is
@@ -183,7 +194,7 @@ def _sweep(arch: _Arch, segments: int, rings: int) -> _Sweep:
     v = np.sign(sin) * np.abs(sin) ** _SECTION_EXPONENT
     fissure = np.exp(-((u / _FISSURE_WIDTH) ** 2))
     groove = _FISSURE_DEPTH * posterior
-    return _Sweep(x, y, nx, ny, width, crown, groove, u, v, fissure, arch.upper)
+    return _Sweep(x, y, nx, ny, width, crown, groove, u, v, fissure, arch.upper, bite)
 
 
 def _ring_points(sweep: _Sweep, start: int, stop: int) -> NDArray[np.float32]:
@@ -200,13 +211,20 @@ def _ring_points(sweep: _Sweep, start: int, stop: int) -> NDArray[np.float32]:
     points[..., 2] = _MID_Z + sweep.v[None, :] * rise
     if sweep.upper:
         points[..., 2] *= -1.0
+        if sweep.bite:
+            points[..., 1] += BITE_OVERJET
+            points[..., 2] += BITE_LIFT
     return points.astype(np.float32)
 
 
 def _cap_centre(sweep: _Sweep, index: int) -> NDArray[np.float32]:
     """The centre of the cross-section at one end, shape (1, 3)."""
-    z = -_MID_Z if sweep.upper else _MID_Z
-    return np.array([[sweep.x[index], sweep.y[index], z]], dtype=np.float32)
+    if not sweep.upper:
+        return np.array([[sweep.x[index], sweep.y[index], _MID_Z]], dtype=np.float32)
+    y, z = sweep.y[index], -_MID_Z
+    if sweep.bite:
+        y, z = y + BITE_OVERJET, z + BITE_LIFT
+    return np.array([[sweep.x[index], y, z]], dtype=np.float32)
 
 
 def _orient(faces: NDArray[np.int32], upper: bool) -> NDArray[np.int32]:
@@ -253,6 +271,7 @@ def arch_mesh(
     jaw: Jaw = "upper",
     segments: int = DEFAULT_SEGMENTS,
     rings: int = DEFAULT_RINGS,
+    bite: bool = False,
 ) -> tuple[NDArray[np.float32], NDArray[np.int32]]:
     """Build a synthetic dental arch as an indexed triangle mesh, in millimetres.
 
@@ -263,13 +282,15 @@ def arch_mesh(
     width, depth and curve and each crown's height. ``segments`` cross-sections run along the
     arch from the distal end at the smallest x to the other, evenly by arc length,
     each a ring of ``rings`` points: vertex ``i * rings + j`` is point j of section i, and the
-    last two vertices are the centres of the end caps.
+    last two vertices are the centres of the end caps. ``bite=True`` places an upper arch in
+    occlusion with a lower one (lifted by BITE_LIFT, forward by BITE_OVERJET); it changes
+    nothing for a lower arch.
 
     Raises ValueError for a negative or non-integer seed, an unknown jaw, fewer than
     MIN_SEGMENTS segments or MIN_RINGS rings, or more vertices than int32 indices reach.
     """
     _check_resolution(segments, rings)
-    sweep = _sweep(_arch(seed, jaw), segments, rings)
+    sweep = _sweep(_arch(seed, jaw), segments, rings, bite)
     rim = segments * rings
     vertices = np.concatenate(
         [
@@ -335,12 +356,78 @@ def arch_stl(
     jaw: Jaw = "upper",
     segments: int = DEFAULT_SEGMENTS,
     rings: int = DEFAULT_RINGS,
+    bite: bool = False,
 ) -> bytes:
     """The binary STL of ``arch_mesh(seed, ...)``: 84 + 100 * segments * rings bytes.
 
     Raises ValueError as arch_mesh does.
     """
-    vertices, faces = arch_mesh(seed, jaw=jaw, segments=segments, rings=rings)
+    vertices, faces = arch_mesh(seed, jaw=jaw, segments=segments, rings=rings, bite=bite)
+    return binary_stl(vertices, faces)
+
+
+CROWN_CLEARANCE: Final = 0.35
+"""How far (mm) crown_mesh's shell stands off the tooth it is cut from, as a crown's cement
+space does, so that a viewer draws it over the scan rather than through it."""
+
+
+def crown_mesh(
+    seed: int,
+    *,
+    jaw: Jaw = "lower",
+    tooth: int = 1,
+    bite: bool = False,
+    clearance: float = CROWN_CLEARANCE,
+) -> tuple[NDArray[np.float32], NDArray[np.int32]]:
+    """A crown-shaped shell over one tooth of ``arch_mesh(seed, jaw=jaw, bite=bite)``: a
+    stand-in for a lab's crown design proposal on that scan.
+
+    ``tooth`` counts the arch's fourteen teeth from its distal end at the smallest x (0: the
+    second molar, 1: the first molar ... 13: the other second molar). The shell is the crown
+    side of the tooth's cross-sections (from just below the gum line to the occlusal
+    surface), finely sampled and pushed ``clearance`` mm outwards; it is open towards the
+    tooth, like a crown. Returns vertices (V, 3) float32 and faces (F, 3) int32 wound
+    outwards. Raises ValueError for a bad seed or jaw, or a tooth outside 0..13.
+    """
+    if isinstance(tooth, bool) or not isinstance(tooth, int) or not 0 <= tooth < 14:
+        raise ValueError("tooth must be 0..13")
+    arch = _arch(seed, jaw)
+    segments, rings = 900, 64
+    sweep = _sweep(arch, segments, rings, bite)
+    s = np.linspace(0.0, float(arch.dense_s[-1]), segments)
+    near = np.abs(s - arch.centres[tooth]) <= arch.half_lengths[tooth] * 1.05
+    first, last = int(np.argmax(near)), int(len(near) - np.argmax(near[::-1]))
+    points = _ring_points(sweep, first, last).astype(np.float64)
+    # The crown side of each section: the half above its middle (points 0 .. rings / 2, one
+    # run, as the ring starts at angle 0).
+    keep = np.flatnonzero(sweep.v >= -0.05)
+    shell = points[:, keep, :]
+    centre = shell.reshape(-1, 3).mean(axis=0)
+    outwards = shell - centre
+    outwards /= np.linalg.norm(outwards, axis=-1, keepdims=True)
+    shell = shell + outwards * clearance
+    strips, across = shell.shape[0] - 1, shell.shape[1] - 1
+    i = np.arange(strips, dtype=np.int32)[:, None]
+    j = np.arange(across, dtype=np.int32)[None, :]
+    a = i * (across + 1) + j
+    b, c = a + 1, a + across + 1
+    d = c + 1
+    faces = np.stack([np.stack([a, d, c], axis=-1), np.stack([a, b, d], axis=-1)], axis=2)
+    faces = faces.reshape(-1, 3)
+    vertices = shell.reshape(-1, 3).astype(np.float32)
+    return vertices, _orient(faces, sweep.upper)
+
+
+def crown_stl(
+    seed: int,
+    *,
+    jaw: Jaw = "lower",
+    tooth: int = 1,
+    bite: bool = False,
+    clearance: float = CROWN_CLEARANCE,
+) -> bytes:
+    """The binary STL of ``crown_mesh(seed, ...)``. Raises ValueError as crown_mesh does."""
+    vertices, faces = crown_mesh(seed, jaw=jaw, tooth=tooth, bite=bite, clearance=clearance)
     return binary_stl(vertices, faces)
 
 
@@ -386,7 +473,9 @@ def large_arch_resolution(target_bytes: int) -> tuple[int, int]:
     return segments, rings
 
 
-def write_large_arch_stl(path: Path, target_bytes: int, seed: int = 0) -> int:
+def write_large_arch_stl(
+    path: Path, target_bytes: int, seed: int = 0, *, bite: bool = False
+) -> int:
     """Stream a binary STL of one finely sampled upper arch, about target_bytes long, to path.
 
     The arch is arch_mesh(seed) at the resolution large_arch_resolution chooses (a few
@@ -394,14 +483,14 @@ def write_large_arch_stl(path: Path, target_bytes: int, seed: int = 0) -> int:
     bounds and the same watertight surface; for a target equal to len(arch_stl(seed)) the
     file is byte for byte arch_stl(seed). Facets go out in chunks of about 800 kB, so memory
     stays at a few MiB whatever the size. The file appears at path complete (written beside
-    it, then renamed over it) or not at all.
-    Returns the number of facets written.
+    it, then renamed over it) or not at all. ``bite=True`` places it in occlusion with a lower
+    arch, as arch_mesh's does. Returns the number of facets written.
 
     Raises ValueError as large_arch_resolution and arch_mesh do; OSError from the file.
     """
     segments, rings = large_arch_resolution(target_bytes)
     _check_resolution(segments, rings)
-    sweep = _sweep(_arch(seed, "upper"), segments, rings)
+    sweep = _sweep(_arch(seed, "upper"), segments, rings, bite)
     face_count = 2 * segments * rings
     # A reader never sees half a file: write beside it, then rename over it.
     partial = path.with_name(f".{path.name}.partial")

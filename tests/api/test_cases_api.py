@@ -275,12 +275,15 @@ def test_a_case_goes_from_draft_to_closed_through_the_api(
     assert second.json()["number"] == 2
     assert _step(lab_client, case_id, "send_for_review").json()["status"] == "awaiting_review"
 
-    # Approving needs a recent sign-in.
-    refused = _step(clinic_client, case_id, "approve")
+    # Approving signs the latest revision (cuspid.cases.api.approvals); it needs a recent
+    # sign-in.
+    approve_path = f"/api/v1/revisions/{second.json()['id']}/approve"
+    refused = _post(clinic_client, approve_path, {"statement_version": "2026-12"})
     assert refused.status_code == 401
     assert refused.json()["code"] == "step_up_required"
     _recently_signed_in(clinic_client)
-    assert _step(clinic_client, case_id, "approve").json()["status"] == "approved"
+    assert _post(clinic_client, approve_path, {"statement_version": "2026-12"}).status_code == 201
+    assert clinic_client.get(f"/api/v1/cases/{case_id}").json()["status"] == "approved"
 
     production = signed_in(lab_staff.user)
     assert _step(production, case_id, "start_production").json()["status"] == "in_production"
@@ -356,10 +359,10 @@ def test_a_step_the_status_does_not_allow_is_409_with_status_and_allowed_actions
 ) -> None:
     case = send_case(clinician, make_case(clinician), lab)
     _recently_signed_in(clinic_client)
-    response = _step(clinic_client, case.id, "approve")
+    response = _step(clinic_client, case.id, "confirm_delivery")
     assert response.status_code == 409
     assert response.json() == {
-        "detail": "A case that is submitted cannot approve.",
+        "detail": "A case that is submitted cannot confirm delivery.",
         "code": "invalid_transition",
         "status": "submitted",
         "allowed_actions": ["cancel", "revoke_share"],

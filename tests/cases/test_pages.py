@@ -507,15 +507,16 @@ def test_approving_asks_for_a_fresh_sign_in(
     clinic_client: Client, designer: Membership, sent: Case
 ) -> None:
     sent = transition(designer, sent, "accept")
-    make_revision(designer, sent)
+    revision = make_revision(designer, sent)
     transition(designer, sent, "send_for_review")
-    page = f"http://testserver/cases/{sent.id}/"
+    # The case page's button leads to the revision's review page, where approving happens.
+    assert f'href="/revisions/{revision.id}/"' in _page(clinic_client, f"/cases/{sent.id}/")
     response = clinic_client.post(
-        f"/cases/{sent.id}/actions/", {"action": "approve"}, HTTP_REFERER=page
+        f"/revisions/{revision.id}/approve/", {"statement_version": "2026-12"}
     )
     assert response.status_code == 302
-    # Back to the case page once the identity is confirmed, to press Approve again.
-    assert response["Location"] == f"/account/step-up/?next=%2Fcases%2F{sent.id}%2F"
+    # Back to the review page once the identity is confirmed, to press Approve again.
+    assert response["Location"] == f"/account/step-up/?next=%2Frevisions%2F{revision.id}%2F"
     sent.refresh_from_db()
     assert sent.status == "awaiting_review"
 

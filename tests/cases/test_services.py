@@ -22,11 +22,12 @@ from cuspid.audit.actions import AuditAction
 from cuspid.audit.enums import Outcome
 from cuspid.audit.models import AuditEvent
 from cuspid.cases import workflow
+from cuspid.cases.approvals import CURRENT_STATEMENT_VERSION as STATEMENT_VERSION
 from cuspid.cases.enums import AttachmentKind, TimelineEntry
 from cuspid.cases.errors import InvalidTransition
 from cuspid.cases.files import InspectedFile, UnsupportedFile, inspect_upload
 from cuspid.cases.manifest import manifest_sha256
-from cuspid.cases.models import Attachment, Case, CaseEvent, Revision
+from cuspid.cases.models import Approval, Attachment, Case, CaseEvent, Revision
 from cuspid.cases.policies import (
     access_attachment,
     access_case,
@@ -54,6 +55,7 @@ from cuspid.cases.services import (
     case_update,
     revision_create,
 )
+from cuspid.cases.services.approvals import revision_approve
 from cuspid.cases.workflow import Action, Side, State
 from cuspid.core import clock
 from cuspid.core.errors import InvalidInput, NotFound, PermissionDenied, StepUpRequired
@@ -63,6 +65,7 @@ from cuspid.tenancy.enums import ConnectionStatus, Role
 from cuspid.tenancy.models import Membership, Organization
 from cuspid.web.demo_scans import binary_stl
 from tests.factories import make_lab, make_lab_connection
+from tests.factories.approvals import approve, approve_case, latest_revision
 from tests.factories.cases import (
     actor_of,
     first_scan,
@@ -149,7 +152,7 @@ def advance(team: Team, case: Case, to: State) -> Case:
         (State.ACCEPTED, lambda c: transition(team.designer, c, "accept")),
         (State.IN_DESIGN, lambda c: make_revision(team.designer, c).case),
         (State.AWAITING_REVIEW, lambda c: transition(team.designer, c, "send_for_review")),
-        (State.APPROVED, lambda c: transition(team.clinician, c, "approve")),
+        (State.APPROVED, lambda c: approve_case(team.clinician, c)),
         (State.IN_PRODUCTION, lambda c: transition(team.lab_staff, c, "start_production")),
         (State.SHIPPED, lambda c: transition(team.lab_staff, c, "ship")),
         (State.DELIVERED, lambda c: transition(team.staff, c, "confirm_delivery")),
@@ -483,14 +486,14 @@ def test_the_lab_cannot_approve(team: Team) -> None:
     case = advance(team, make_case(team.clinician, team.patient), State.AWAITING_REVIEW)
     for member in (team.designer, team.lab_staff):
         with pytest.raises(PermissionDenied):
-            transition(member, case, "approve")
+            approve(member, latest_revision(case))
     unchanged(case, State.AWAITING_REVIEW, team.lab)
 
 
 def test_staff_cannot_approve(team: Team) -> None:
     case = advance(team, make_case(team.clinician, team.patient), State.AWAITING_REVIEW)
     with pytest.raises(PermissionDenied):
-        transition(team.staff, case, "approve")
+        approve(team.staff, latest_revision(case))
 
 
 def test_a_designer_cannot_ship_but_lab_staff_can(team: Team) -> None:
@@ -515,7 +518,9 @@ def test_a_role_held_on_the_wrong_side_is_refused(team: Team, member_of: MemberO
     # Membership rules keep clinic roles out of labs; the side check does not rely on them.
     misassigned = member_of(team.lab, Role.CLINICIAN)
     case = advance(team, make_case(team.clinician, team.patient), State.AWAITING_REVIEW)
-    for action in ("approve", "cancel", "revoke_share"):
+    with pytest.raises(PermissionDenied):
+        approve(misassigned, latest_revision(case))
+    for action in ("cancel", "revoke_share"):
         with pytest.raises(PermissionDenied):
             transition(misassigned, case, action)
     unchanged(case, State.AWAITING_REVIEW, team.lab)
@@ -560,9 +565,11 @@ def test_approval_needs_a_recent_sign_in(age: datetime.timedelta | None, team: T
     at = None if age is None else clock.now() - age
     stale = Actor.of(team.clinician, authenticated_at=at)
     with pytest.raises(StepUpRequired):
-        case_transition(actor=stale, case=case, action="approve")
+        revision_approve(
+            actor=stale, revision=latest_revision(case), statement_version=STATEMENT_VERSION
+        )
     unchanged(case, State.AWAITING_REVIEW, team.lab)
-    assert len(case_audit(case)) == audited
+    assert case_audit(case)[audited:] == [AuditAction.Case.Approved]  # the refusal, denied
     # Other clinic steps need no step-up.
     case_transition(
         actor=stale, case=fresh(case), action="request_changes", reason="Open the contact."
@@ -575,7 +582,9 @@ def test_a_fresh_sign_in_approves(team: Team) -> None:
     just_now = Actor.of(
         team.clinician, authenticated_at=clock.now() - datetime.timedelta(minutes=1)
     )
-    case_transition(actor=just_now, case=case, action="approve")
+    revision_approve(
+        actor=just_now, revision=latest_revision(case), statement_version=STATEMENT_VERSION
+    )
     unchanged(case, State.APPROVED, team.lab)
     assert case_audit(case)[-1] == AuditAction.Case.Approved
 
@@ -853,7 +862,10 @@ def test_the_happy_path_records_one_timeline_entry_and_one_audit_event_per_step(
             expected_audit.append(AuditAction.Case.RevisionCreated)
         else:
             reason = "Open the contact." if step == "request_changes" else ""
-            transition(member, fresh(case), step, reason=reason)
+            if step == "approve":
+                approve_case(member, fresh(case))
+            else:
+                transition(member, fresh(case), step, reason=reason)
             expected_entries.append(step)
             expected_audit.append(ACTION_AUDIT[Action(step)])
             event = CaseEvent.objects.filter(case=case, entry=step).order_by("-created_at")[0]
@@ -873,7 +885,9 @@ def test_the_happy_path_records_one_timeline_entry_and_one_audit_event_per_step(
         transitions.count()
         == CaseEvent.objects.filter(case=case, entry__in=[a.value for a in Action]).count()
     )
-    assert {e.target_id for e in transitions} == {str(case.id)}
+    # ... except the approval's, which names the signed approval (of this case).
+    approval = Approval.objects.get(case=case)
+    assert {e.target_id for e in transitions} == {str(case.id), str(approval.id)}
     assert {e.outcome for e in transitions} == {Outcome.ALLOWED}
     revisions = list(Revision.objects.filter(case=case).order_by("number"))
     assert [r.number for r in revisions] == [1, 2]

@@ -28,6 +28,7 @@ import io
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import ClassVar
 from uuid import UUID
 
@@ -42,6 +43,7 @@ from cuspid.audit.actions import AuditAction
 from cuspid.audit.enums import Outcome
 from cuspid.audit.models import AuditEvent
 from cuspid.cases import workflow
+from cuspid.cases.approvals import CURRENT_STATEMENT_VERSION
 from cuspid.cases.enums import TimelineEntry
 from cuspid.cases.errors import InvalidTransition
 from cuspid.cases.files import UnsupportedFile
@@ -49,6 +51,7 @@ from cuspid.cases.manifest import manifest_sha256
 from cuspid.cases.models import Attachment, Case, CaseEvent, Revision
 from cuspid.cases.policies import access_case
 from cuspid.cases.services import Upload, case_send, case_transition, revision_create
+from cuspid.cases.services.approvals import revision_approve
 from cuspid.cases.workflow import Action, State
 from cuspid.core import clock
 from cuspid.core.errors import (
@@ -138,6 +141,7 @@ REVISIONS_OPEN = frozenset({State.ACCEPTED, State.IN_DESIGN, State.CHANGES_REQUE
 # case; the random rule does that often enough.)
 BACKWARD = frozenset({Action.REVOKE_SHARE, Action.DECLINE})
 TRANSITION_AUDITS = frozenset(f"case:{action.value}" for action in Action)
+APPROVED = AuditAction.Case.Approved.value
 
 # --- the world: organisations and members, made once per test ----------------------------------
 
@@ -304,11 +308,18 @@ class CaseWorkflowMachine(RuleBasedStateMachine):
         )
         self.last_audit = self._audit_head()
         for event in events:
+            if event.outcome == Outcome.DENIED:
+                # A refused approval is audited, denied, naming the revision.
+                assert (event.action, event.target_type) == (APPROVED, "revision")
+                continue
             assert event.outcome == Outcome.ALLOWED
-            if event.action in TRANSITION_AUDITS:
+            if event.action == APPROVED:
+                # An approval's event names the signed approval.
+                assert event.target_type == "approval"
+            elif event.action in TRANSITION_AUDITS:
                 # A transition's event names the case itself.
                 assert (event.target_type, event.target_id) == ("case", str(self.case_id))
-        return [e.action for e in events]
+        return [e.action if e.outcome == Outcome.ALLOWED else f"{e.action}:denied" for e in events]
 
     def _new_events(self) -> list[CaseEvent]:
         events = list(CaseEvent.objects.filter(case_id=self.case_id).order_by("created_at", "id"))
@@ -365,11 +376,12 @@ class CaseWorkflowMachine(RuleBasedStateMachine):
         expected: Expected,
         entries: list[Entry],
         audits: list[str],
+        denied: tuple[str, ...] = (),
     ) -> bool:
         """Run ``call``; check it did what the model expects, and nothing else.
 
         ``entries`` are the timeline rows a success adds, as (entry, from, to); ``audits`` the
-        audit actions, in order.
+        audit actions, in order; ``denied`` the denied audit events a refusal leaves.
         """
         before = self._row()
         revisions = Revision.objects.filter(case_id=self.case_id).count()
@@ -385,7 +397,7 @@ class CaseWorkflowMachine(RuleBasedStateMachine):
             assert type(refused) is expected, f"expected {expected.__name__}, got {refused!r}"
             assert self._row() == before
             assert self._new_events() == []
-            assert self._new_audit() == []
+            assert self._new_audit() == list(denied)
             assert Revision.objects.filter(case_id=self.case_id).count() == revisions
             assert Attachment.objects.filter(case_id=self.case_id).count() == attachments
             return False
@@ -521,14 +533,34 @@ class CaseWorkflowMachine(RuleBasedStateMachine):
             target = NEXT[(self.state, Action(action))]
             entries = [(action, self.state.value, target.value)]
             audits = [f"case:{action}"]
-        done = self._attempt(
-            lambda: case_transition(
+
+        def transition() -> object:
+            return case_transition(
                 actor=member.actor, case=self._case(), action=action, reason=reason
-            ),
-            expected,
-            entries,
-            audits,
-        )
+            )
+
+        call: Callable[[], object] = transition
+        denied: tuple[str, ...] = ()
+        if action == Action.APPROVE:
+            # Approving signs the latest revision (services.approvals); case_transition
+            # refuses it, which is all there is to try before the first revision.
+            latest = (
+                Revision.objects.select_related("case")
+                .filter(case_id=self.case_id)
+                .order_by("-number")
+                .first()
+            )
+            if latest is None:
+                expected, entries, audits = InvalidInput, [], []
+            else:
+                call = partial(
+                    revision_approve,
+                    actor=member.actor,
+                    revision=latest,
+                    statement_version=CURRENT_STATEMENT_VERSION,
+                )
+                denied = (f"{APPROVED}:denied",)
+        done = self._attempt(call, expected, entries, audits, denied)
         if done:
             step = Action(action)
             self._moved(step)
@@ -627,7 +659,9 @@ class CaseWorkflowMachine(RuleBasedStateMachine):
     def audited_transitions_match_the_timeline(self) -> None:
         audited = Counter(
             AuditEvent.objects.filter(
-                subject_patient=self.patient_id, action__in=TRANSITION_AUDITS
+                subject_patient=self.patient_id,
+                action__in=TRANSITION_AUDITS,
+                outcome=Outcome.ALLOWED,
             ).values_list("action", flat=True)
         )
         timeline = Counter(

@@ -7,10 +7,35 @@ event loop; each test's page problems (CSP violations, script errors, failed loa
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from django.core.servers.basehttp import WSGIServer
+from django.db import connection
+from django.test.testcases import LiveServerThread
 
 from tests.e2e.browser import PageProblems, _BrowserHolder
+
+
+class _OneRequestAtATime(WSGIServer):
+    """Django's live server without a thread per request (each response closes its
+    connection, so a browser's parallel requests queue instead of holding the server)."""
+
+    def __init__(self, *args: Any, connections_override: object = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _serialise_the_live_server_on_sqlite() -> Iterator[None]:
+    """On SQLite the live server's threads share the test's in-memory connection, and two
+    requests writing at once (a page's parallel, audited mesh downloads) fail with "database
+    table is locked". One request at a time there; PostgreSQL keeps a thread per request."""
+    if connection.vendor != "sqlite":
+        yield
+        return
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(LiveServerThread, "server_class", _OneRequestAtATime)
+        yield
 
 
 @pytest.fixture(scope="module")
