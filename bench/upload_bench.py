@@ -20,7 +20,6 @@ import http.client
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,19 +31,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.live import scratch_env, start_server  # noqa: E402 -- after the path is set
+
 MIB = 1 << 20
 CHUNK = 1 << 20
-
-
-def _env(scratch: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CUSPID_", "AWS_"))}
-    env.update(
-        DJANGO_SETTINGS_MODULE="config.settings.local",
-        CUSPID_VAR_DIR=str(scratch / "var"),
-        CUSPID_MAX_UPLOAD_MB="400",
-        PYTHONPATH=str(ROOT),
-    )
-    return env
 
 
 def _setup() -> None:
@@ -96,12 +86,6 @@ def _setup() -> None:
     print(json.dumps({"case": str(case.id), "token": plain}))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _status(pid: int) -> dict[str, int]:
     fields = {}
     for line in Path(f"/proc/{pid}/status").read_text(encoding="ascii").splitlines():
@@ -109,21 +93,6 @@ def _status(pid: int) -> dict[str, int]:
         if name in ("VmRSS", "VmHWM"):
             fields[name] = int(value.split()[0])
     return fields
-
-
-def _wait_for(port: int, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError("the server exited")
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/healthz")
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError("the server did not start")
 
 
 def _upload(port: int, token: str, case: str, path: Path) -> tuple[int, dict[str, object], float]:
@@ -175,7 +144,7 @@ def main(size_mb: int) -> None:
     scratch = Path(tempfile.mkdtemp(prefix="cuspid-upload-bench-"))
     server: subprocess.Popen[bytes] | None = None
     try:
-        env = _env(scratch)
+        env = scratch_env(scratch)
         python = sys.executable
         # S603 below: this interpreter, running this project's own scripts.
         subprocess.run(  # noqa: S603
@@ -190,23 +159,7 @@ def main(size_mb: int) -> None:
         small = scratch / "small.stl"
         small.write_bytes(arch_stl(1))
 
-        port = _free_port()
-        server = subprocess.Popen(  # noqa: S603
-            [
-                python,
-                "-m",
-                "uvicorn",
-                "config.asgi:application",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
-            cwd=ROOT,
-            env=env,
-        )
-        _wait_for(port, server)
+        server, port = start_server(env)
         status, _body, _s = _upload(port, setup["token"], setup["case"], small)
         if status != 201 and status != 200:
             raise RuntimeError(f"warm-up upload answered {status}: {_body}")

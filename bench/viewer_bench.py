@@ -21,21 +21,19 @@ viewer's price over the bare download. The longest main-thread task seen while t
 
 from __future__ import annotations
 
-import http.client
 import json
-import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.live import scratch_env, start_server  # noqa: E402 -- after the path is set
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -67,17 +65,6 @@ async (urls) => {
   return { ms: performance.now() - start, bytes: sizes.reduce((a, b) => a + b, 0) };
 }
 """
-
-
-def _env(scratch: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CUSPID_", "AWS_"))}
-    env.update(
-        DJANGO_SETTINGS_MODULE="config.settings.local",
-        CUSPID_VAR_DIR=str(scratch / "var"),
-        CUSPID_MAX_UPLOAD_MB="400",
-        PYTHONPATH=str(ROOT),
-    )
-    return env
 
 
 def _setup(stl: Path) -> None:
@@ -156,27 +143,6 @@ def _setup(stl: Path) -> None:
     print(json.dumps({"revision": str(revision.id), "session": browser.cookies["sessionid"].value}))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for(port: int, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError("the server exited")
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/healthz")
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError("the server did not start")
-
-
 def _measure(base: str, setup: dict[str, str], runs: int) -> list[dict[str, float]]:
     from playwright.sync_api import sync_playwright
 
@@ -222,7 +188,7 @@ def main(faces: int, runs: int) -> None:
     scratch = Path(tempfile.mkdtemp(prefix="cuspid-viewer-bench-"))
     server: subprocess.Popen[bytes] | None = None
     try:
-        env = _env(scratch)
+        env = scratch_env(scratch)
         python = sys.executable
         # S603 below: this interpreter, running this project's own scripts.
         for command in (["migrate", "-v0"], ["collectstatic", "--noinput", "-v0"]):
@@ -241,23 +207,7 @@ def main(faces: int, runs: int) -> None:
         )
         setup = json.loads(made.stdout.decode().strip().splitlines()[-1])
 
-        port = _free_port()
-        server = subprocess.Popen(  # noqa: S603
-            [
-                python,
-                "-m",
-                "uvicorn",
-                "config.asgi:application",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
-            cwd=ROOT,
-            env=env,
-        )
-        _wait_for(port, server)
+        server, port = start_server(env)
         results = _measure(f"http://127.0.0.1:{port}", setup, runs)
 
         def median(key: str) -> float:
