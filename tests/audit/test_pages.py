@@ -190,10 +190,21 @@ def test_the_row_describes_each_kind_of_actor(admin: Membership, signed_in: Sign
         actor=AuditIdentity(organization_id=organization_id),
         outcome=Outcome.DENIED,
     )
+    audit_emit(
+        action=AuditAction.Audit.Exported,
+        actor=AuditIdentity(
+            role="external_reviewer",
+            system_reason="review_link:00000000-0000-0000-0000-000000000042",
+            organization_id=organization_id,
+        ),
+    )
     body = _body(signed_in(admin.user), "/audit/")
     assert str(UUID(int=77)) in body
     assert "nightly_job" in body
     assert "Anonymous" in body
+    assert "Review link holder" in body
+    assert "review_link:00000000-0000-0000-0000-000000000042" in body
+    assert body.count(">System<") == 1
 
 
 def test_csv_export_downloads_the_filtered_rows_and_is_audited(
