@@ -97,6 +97,8 @@ class AuditAction:
         ComparisonRequested = "case:compare"
         PackageCreated = "case:package_create"
         PackageDownloaded = "case:package_download"
+        # approvals_verify read every approved file back (a system check, counts only).
+        ApprovalsVerified = "case:approvals_verify"
 
     class BreakGlass(StrEnum):
         Started = "breakglass:start"
@@ -192,6 +194,7 @@ ACTION_LABELS: dict[str, str | Promise] = {
     AuditAction.Case.ComparisonRequested: _("Compared two revisions"),
     AuditAction.Case.PackageCreated: _("Created a production package"),
     AuditAction.Case.PackageDownloaded: _("Downloaded a production package"),
+    AuditAction.Case.ApprovalsVerified: _("Verified the signed approvals"),
     AuditAction.BreakGlass.Started: _("Started break-glass access"),
     AuditAction.BreakGlass.Accessed: _("Accessed under break-glass"),
     AuditAction.BreakGlass.Expired: _("Break-glass access expired"),

@@ -491,10 +491,19 @@ def approved(team: Team) -> Approval:
     return approve(team.clinician, latest_revision(case))
 
 
+def _verify_events() -> list[tuple[str, str]]:
+    return list(
+        AuditEvent.objects.filter(action=AuditAction.Case.ApprovalsVerified).values_list(
+            "outcome", "system_reason"
+        )
+    )
+
+
 def test_verify_passes_and_counts_when_nothing_changed(approved: Approval) -> None:
     ok, output = verify()
     assert ok, output
     assert output.startswith("1 approvals verified (1 files), 1 public keys")
+    assert _verify_events() == [(Outcome.ALLOWED, "approvals_verify")]
 
 
 def test_verify_with_no_approvals(db: None) -> None:
@@ -528,6 +537,7 @@ def test_an_overwritten_stored_file_is_named(approved: Approval, blob_store: Pat
     assert "cannot be read or decrypted (TinkError)" in output
     assert "1 problems in 1 approvals" in output
     _no_phi(output)
+    assert _verify_events() == [(Outcome.ERROR, "approvals_verify")]
 
 
 def test_a_missing_stored_file_is_named(approved: Approval, blob_store: Path) -> None:

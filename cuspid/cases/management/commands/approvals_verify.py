@@ -9,8 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
+from cuspid.audit.actions import AuditAction
+from cuspid.audit.enums import Outcome
+from cuspid.audit.services import audit_emit
 from cuspid.cases.selectors.approvals import approval_public_keys, approvals_verify
+from cuspid.core.actors import SystemActor
 
 
 class Command(BaseCommand):
@@ -41,6 +46,15 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         report = approvals_verify(public_keys=public_keys)
+        # It decrypted every approved file: the trail says so (no ids, no counts of patients).
+        with transaction.atomic():
+            audit_emit(
+                action=AuditAction.Case.ApprovalsVerified,
+                actor=SystemActor(reason="approvals_verify"),
+                outcome=Outcome.ALLOWED if report.ok else Outcome.ERROR,
+                data_type="case_file",
+                purpose="integrity",
+            )
         if options["json"]:
             document = {
                 "ok": report.ok,
