@@ -233,6 +233,12 @@ export class Viewer {
     return new MeshLambertMaterial({
       color: LAYER_COLORS[layer] ?? DEFAULT_COLOR,
       side: DoubleSide,
+      // The compare page overlays an earlier design on the same surface: pushing it back a
+      // little in depth keeps the coloured one in front where the two coincide, instead of
+      // the two flickering through each other.
+      polygonOffset: layer === "reference",
+      polygonOffsetFactor: 1,
+      polygonOffsetUnits: 4,
     });
   }
 
