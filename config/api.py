@@ -128,10 +128,44 @@ CASE_TOKEN_SCOPES: Mapping[str, TokenScope | None] = {
     "attachment_upload": TokenScope.CASES_WRITE,
     "revision_create": TokenScope.CASES_WRITE,
 }
+# Review and approval: integrations read what a review produced (meshes, pins, comments, the
+# signed approval, packages, distance maps, insights) with cases:read, and a lab's production
+# system builds the package with cases:write. Commenting, asking for changes, approving and
+# review links stay with a person's session (approval needs a recent sign-in, which a token
+# never has).
+VIEWER_TOKEN_SCOPES: Mapping[str, TokenScope | None] = {
+    "revision_mesh_list": TokenScope.CASES_READ,
+}
+REVIEW_TOKEN_SCOPES: Mapping[str, TokenScope | None] = {
+    "annotation_list": TokenScope.CASES_READ,
+    "comment_list": TokenScope.CASES_READ,
+}
+APPROVAL_TOKEN_SCOPES: Mapping[str, TokenScope | None] = {
+    "approval_get": TokenScope.CASES_READ,
+    "approval_public_key": None,
+}
+PACKAGE_TOKEN_SCOPES: Mapping[str, TokenScope | None] = {
+    "package_get": TokenScope.CASES_READ,
+    "package_download": TokenScope.CASES_READ,
+    "package_create": TokenScope.CASES_WRITE,
+}
+COMPARE_TOKEN_SCOPES: Mapping[str, TokenScope | None] = {
+    "comparison_get": TokenScope.CASES_READ,
+    "comparison_distances": TokenScope.CASES_READ,
+}
+INSIGHTS_TOKEN_SCOPES: Mapping[str, TokenScope | None] = {
+    "insights_get": TokenScope.CASES_READ,
+}
 TOKEN_SCOPES: Mapping[str, TokenScope | None] = {
     **TENANCY_TOKEN_SCOPES,
     **PATIENT_TOKEN_SCOPES,
     **CASE_TOKEN_SCOPES,
+    **VIEWER_TOKEN_SCOPES,
+    **REVIEW_TOKEN_SCOPES,
+    **APPROVAL_TOKEN_SCOPES,
+    **PACKAGE_TOKEN_SCOPES,
+    **COMPARE_TOKEN_SCOPES,
+    **INSIGHTS_TOKEN_SCOPES,
 }
 
 
@@ -159,6 +193,12 @@ def accept_tokens(router: Router, scopes: Mapping[str, TokenScope | None]) -> No
 accept_tokens(tenancy_router, TENANCY_TOKEN_SCOPES)
 accept_tokens(patients_router, PATIENT_TOKEN_SCOPES)
 accept_tokens(cases_router, CASE_TOKEN_SCOPES)
+accept_tokens(viewer_api.router, VIEWER_TOKEN_SCOPES)
+accept_tokens(review_api.router, REVIEW_TOKEN_SCOPES)
+accept_tokens(approvals_api.router, APPROVAL_TOKEN_SCOPES)
+accept_tokens(packages_api.router, PACKAGE_TOKEN_SCOPES)
+accept_tokens(compare_api.router, COMPARE_TOKEN_SCOPES)
+accept_tokens(insights_api.router, INSIGHTS_TOKEN_SCOPES)
 # Every operation passes its route declaration (cuspid.access.routes) before ninja's auth;
 # a bearer token is authenticated before that, so the route rules apply to its member.
 api.add_decorator(operation_guard, mode="view")

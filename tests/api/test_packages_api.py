@@ -17,7 +17,9 @@ from django.db.models import Max
 from django.test import Client
 from pytest_django.fixtures import Settings
 
+from cuspid.accounts.enums import TokenScope
 from cuspid.accounts.models import User
+from cuspid.accounts.services.tokens import api_token_create
 from cuspid.audit.actions import AuditAction
 from cuspid.audit.enums import Outcome
 from cuspid.audit.models import AuditEvent
@@ -25,7 +27,7 @@ from cuspid.cases.models import Attachment, Case, ProductionPackage, Revision
 from cuspid.tenancy.enums import Role
 from cuspid.tenancy.models import Membership, Organization
 from tests.factories import make_lab
-from tests.factories.cases import make_patient, transition
+from tests.factories.cases import actor_of, make_patient, transition
 from tests.factories.packages import accepted_case, approved_revision, reviewed_revision
 
 MemberOf = Callable[[Organization, Role], Membership]
@@ -242,3 +244,38 @@ def test_the_openapi_document_lists_the_package_operations() -> None:
     content = schema["paths"][f"{path}/content"]["get"]
     assert content["operationId"] == "package_download"
     assert "application/zip" in content["responses"]["200"]["content"]
+
+
+def _lab_token(membership: Membership, *scopes: TokenScope) -> dict[str, str]:
+    """A token bound to ``membership`` (only an admin makes tokens, for their own membership:
+    the member is an admin for that moment, then gets its role back)."""
+    role = membership.role
+    membership.role = Role.ORG_ADMIN
+    membership.save(update_fields=["role"])
+    _row, plain = api_token_create(
+        actor=actor_of(membership), name="Mill", scopes=list(scopes), expires_in_days=30
+    )
+    membership.role = role
+    membership.save(update_fields=["role"])
+    return {"Authorization": f"Bearer {plain}"}
+
+
+def test_a_lab_system_builds_with_cases_write_and_downloads_with_cases_read(
+    people: People, approved: Revision
+) -> None:
+    reader = _lab_token(people.lab_staff, TokenScope.CASES_READ)
+    refused = Client().post(
+        f"{API}/revisions/{approved.id}/package", content_type="application/json", headers=reader
+    )
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "scope_missing"
+    assert not ProductionPackage.objects.exists()
+    writer = _lab_token(people.lab_staff, TokenScope.CASES_READ, TokenScope.CASES_WRITE)
+    made = Client().post(
+        f"{API}/revisions/{approved.id}/package", content_type="application/json", headers=writer
+    )
+    assert made.status_code == 201
+    download = Client().get(f"{API}/revisions/{approved.id}/package/content", headers=reader)
+    assert download.status_code == 200
+    content = b"".join(download.streaming_content)  # type: ignore[attr-defined]  # a StreamingHttpResponse
+    assert hashlib.sha256(content).hexdigest() == made.json()["sha256"]
