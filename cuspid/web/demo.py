@@ -201,7 +201,10 @@ def format_logins(logins: list[DemoLogin]) -> str:
     out = [line, " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)), line]
     out += [" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
     out.append(line)
-    out.append("External reviewers sign in through review links; they have no account.")
+    out.append(
+        "External reviewers have no account: a clinician shares one revision with them "
+        "through a review link."
+    )
     if any(x.totp for x in logins):
         out.append(
             f"Second factor (DEMO ONLY, never for real accounts): authenticator-app secret "
