@@ -63,7 +63,7 @@ from cuspid.patients.models import Patient
 from cuspid.tenancy.actor import Actor
 from cuspid.tenancy.enums import ConnectionStatus, Role
 from cuspid.tenancy.models import Membership, Organization
-from cuspid.web.demo_scans import binary_stl
+from cuspid.web.demo_scans import arch_stl, binary_stl
 from tests.factories import make_lab, make_lab_connection
 from tests.factories.approvals import approve, approve_case, latest_revision
 from tests.factories.cases import (
@@ -976,6 +976,35 @@ def test_a_scan_records_its_mesh(team: Team) -> None:
     photo = attachment_add(actor=actor_of(team.clinician), case=case, upload=png_upload())
     assert photo.extents is None
     assert (photo.width, photo.height) == (4, 4)
+
+
+def test_scans_take_the_viewer_layer_asked_for_or_prepared_first_then_opposing(
+    team: Team,
+) -> None:
+    case = make_case(team.clinician, team.patient, scans=2)
+    layers = list(
+        Attachment.objects.filter(case=case).order_by("created_at", "id").values_list("layer")
+    )
+    assert layers == [("prepared",), ("antagonist",)]
+    actor = actor_of(team.clinician)
+    asked = attachment_add(
+        actor=actor,
+        case=case,
+        upload=Upload(io.BytesIO(arch_stl(3)), "bite.stl", layer="prepared"),
+    )
+    assert asked.layer == "prepared"
+    photo = attachment_add(actor=actor, case=case, upload=png_upload())
+    assert photo.layer == ""
+    before = Attachment.objects.count()
+    with pytest.raises(InvalidInput, match="prepared jaw or the opposing jaw"):
+        attachment_add(
+            actor=actor,
+            case=case,
+            upload=Upload(io.BytesIO(arch_stl(4)), "design.stl", layer="proposal"),
+        )
+    assert Attachment.objects.count() == before
+    revision = make_revision(team.designer, advance(team, case, State.ACCEPTED))
+    assert {file.layer for file in revision.files.all()} == {"proposal"}
 
 
 def test_rows_print_no_patient_details(team: Team) -> None:
