@@ -1,0 +1,409 @@
+"""Put a dental arch scan in a canonical frame, whatever its position and orientation.
+
+The canonical frame (right-handed, millimetres):
+
+* origin: the area-weighted centroid of the surface;
+* +z: the occlusal direction, the way the biting surfaces face (teeth stand out of the
+  gingiva towards +z);
+* +y: anterior, from the open (posterior) end of the horseshoe towards the incisors;
+* +x = y cross z. Because z points up for a lower jaw and down for an upper jaw, +x is the
+  **patient's left on an upper jaw and the patient's right on a lower jaw**; ``Pose.left``
+  gives the patient's left explicitly. In FDI terms, with x the canonical coordinate:
+  upper x > 0 is quadrant 2, x < 0 quadrant 1; lower x > 0 is quadrant 4, x < 0 quadrant 3.
+
+How it is found (every step depends on the geometry only, so a rotated and translated copy
+of a scan gets the same canonical coordinates, up to rounding):
+
+1. the occlusal axis is the smallest principal axis of the surface (an arch is much wider
+   and deeper than it is tall);
+2. its sign: a scan is an open shell cut on the gingival side, so the long boundary loops
+   (the cut) lie on the side away from the teeth; on a closed surface (or a scan without a
+   clear cut) the side whose extreme profile is bumpier (cusps and embrasures) rather than
+   flat (the model's base) is occlusal;
+3. the anterior direction points away from the horseshoe's open end: the emptiest angular
+   sector of the surface around the centroid, seen along the occlusal axis, is posterior;
+   it is then refined by the arch's left-right mirror symmetry.
+
+Upper or lower (``detect_jaw``) is inferred from anatomy, see its docstring.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Final, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.ndimage import grey_closing  # type: ignore[import-untyped]  # scipy ships no stubs
+from scipy.spatial import cKDTree  # type: ignore[import-untyped]  # scipy ships no type stubs
+
+from cuspid.design.mesh import Mesh
+from cuspid.design.repair import boundary_loops
+
+Jaw = Literal["upper", "lower"]
+
+_ANGLE_BINS: Final = 72
+_SYMMETRY_SAMPLES: Final = 2000
+_SYMMETRY_TARGETS: Final = 40_000
+_SYMMETRY_SPAN: Final = math.radians(15.0)
+UPPER_INCISOR_WIDTH: Final = 7.3
+"""Central incisors at least this wide (mm, along the arch) are taken for upper ones; adult
+upper centrals are about 8.5 mm wide, lower ones about 5.5 mm."""
+UPPER_INCISOR_PERIOD: Final = 7.0
+"""Incisal embrasures at least this far apart (mm) are an upper jaw's (see detect_jaw)."""
+AMBIGUOUS_PERIOD: Final = 9.9
+"""Embrasure periods from here up may be every other lower embrasure: not used."""
+PALATE_SHARE: Final = 0.06
+"""A scan with at least this share of its area inside the horseshoe covers a palate: upper."""
+
+
+@dataclass(frozen=True, slots=True)
+class Pose:
+    """Where a scan lies: ``transform`` (4, 4) maps input coordinates to the canonical frame
+    (module docstring); ``occlusal``, ``anterior`` and ``left`` are unit vectors in the input
+    frame; ``jaw`` is the detected jaw."""
+
+    transform: NDArray[np.float64]
+    jaw: Jaw
+    occlusal: NDArray[np.float64]
+    anterior: NDArray[np.float64]
+
+    @property
+    def left(self) -> NDArray[np.float64]:
+        """The patient's left, a unit vector in the input frame."""
+        x = np.cross(self.anterior, self.occlusal)
+        return x if self.jaw == "upper" else -x
+
+    def apply(self, points: NDArray[np.floating]) -> NDArray[np.float64]:
+        """Input-frame points (N, 3) in canonical coordinates."""
+        rotation, shift = self.transform[:3, :3], self.transform[:3, 3]
+        return np.asarray(points, dtype=np.float64) @ rotation.T + shift
+
+    def to_input(self, points: NDArray[np.floating]) -> NDArray[np.float64]:
+        """Canonical points (N, 3) back in input coordinates."""
+        rotation, shift = self.transform[:3, :3], self.transform[:3, 3]
+        return (np.asarray(points, dtype=np.float64) - shift) @ rotation
+
+
+def _surface_samples(mesh: Mesh) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Face centroids and face areas (normalised to sum 1)."""
+    corners = mesh.vertices[mesh.faces]
+    cross = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    areas = 0.5 * np.linalg.norm(cross, axis=1)
+    total = float(areas.sum())
+    if not total > 0:
+        raise ValueError("the mesh has no area")
+    return corners.mean(axis=1), areas / total
+
+
+def _unevenness(
+    centred: NDArray[np.float64],
+    normals: NDArray[np.float64],
+    weights: NDArray[np.float64],
+    axis: NDArray[np.float64],
+    side: float,
+) -> float:
+    """How far from planar the faces facing along ``axis`` on one side of the scan are: the
+    RMS distance of their centroids from their best-fitting plane (mm). A model's cut base
+    is flat (near 0); the biting surfaces, with cusps and embrasures, are not."""
+    height = centred @ axis
+    middle = (height.max() + height.min()) / 2
+    facing = (np.abs(normals @ axis) > math.cos(math.radians(25.0))) & (
+        side * (height - middle) > 0
+    )
+    if weights[facing].sum() <= 0:
+        return 0.0
+    points, mass = centred[facing], weights[facing] / weights[facing].sum()
+    mean = (mass[:, None] * points).sum(axis=0)
+    spread = (mass[:, None] * (points - mean)).T @ (points - mean)
+    return float(math.sqrt(max(float(np.linalg.eigvalsh(spread)[0]), 0.0)))
+
+
+def _face_normals(mesh: Mesh) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Unit face normals (zero for degenerate faces) and face areas."""
+    corners = mesh.vertices[mesh.faces]
+    cross = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    length = np.linalg.norm(cross, axis=1)
+    normals = np.divide(cross, length[:, None], out=np.zeros_like(cross), where=length[:, None] > 0)
+    return normals, 0.5 * length
+
+
+def _occlusal_sign(
+    mesh: Mesh,
+    centre: NDArray[np.float64],
+    centred: NDArray[np.float64],
+    axes: NDArray[np.float64],
+) -> float:
+    """+1 if axes[2] points occlusally, -1 if it points gingivally (module docstring, step 2).
+
+    ``centred`` are the face centroids minus the surface centroid ``centre``.
+    """
+    axis = axes[2]
+    loops = [loop for loop in boundary_loops(mesh.faces) if len(loop) >= 8]
+    if loops:
+        longest = max(loops, key=lambda loop: _loop_length(mesh, loop))
+        rim = mesh.vertices[longest]
+        span = float(np.ptp(centred @ axis))
+        offset = float((rim.mean(axis=0) - centre) @ axis)
+        if abs(offset) > 0.1 * span:
+            return -1.0 if offset > 0 else 1.0
+    normals, weights = _face_normals(mesh)
+    up = _unevenness(centred, normals, weights, axis, 1.0)
+    down = _unevenness(centred, normals, weights, axis, -1.0)
+    return 1.0 if up >= down else -1.0
+
+
+def _loop_length(mesh: Mesh, loop: list[int]) -> float:
+    points = mesh.vertices[loop]
+    return float(np.linalg.norm(points - np.roll(points, -1, axis=0), axis=1).sum())
+
+
+def _gap_angle(plane: NDArray[np.float64], weights: NDArray[np.float64]) -> float:
+    """The direction (angle in the plane) of the emptiest sector around the origin."""
+    angles = np.arctan2(plane[:, 1], plane[:, 0])
+    bins = ((angles + math.pi) / (2 * math.pi) * _ANGLE_BINS).astype(np.int64) % _ANGLE_BINS
+    mass = np.bincount(bins, weights=weights, minlength=_ANGLE_BINS)
+    kernel = np.array([1.0, 2.0, 3.0, 2.0, 1.0])
+    smooth = sum(k * np.roll(mass, shift) for k, shift in zip(kernel, range(-2, 3), strict=True))
+    # The circular mean of the nearly empty bins around the emptiest one.
+    low = int(np.argmin(smooth))
+    threshold = smooth[low] + 0.1 * (smooth.max() - smooth[low])
+    chosen = [low]
+    for step in (1, -1):
+        k = low + step
+        while smooth[k % _ANGLE_BINS] <= threshold and len(chosen) < _ANGLE_BINS // 2:
+            chosen.append(k)
+            k += step
+    centres = (np.array(chosen) + 0.5) * 2 * math.pi / _ANGLE_BINS - math.pi
+    return float(math.atan2(np.sin(centres).mean(), np.cos(centres).mean()))
+
+
+def _mirror_error(points: NDArray[np.float64], tree: cKDTree, angle: float) -> float:
+    """Mean distance from the points mirrored in the plane through z at ``angle`` to the surface."""
+    normal = np.array([-math.sin(angle), math.cos(angle), 0.0])
+    mirrored = points - 2.0 * (points @ normal)[:, None] * normal
+    distances, _ = tree.query(mirrored)
+    return float(np.mean(distances))
+
+
+def _symmetry_angle(points: NDArray[np.float64], start: float) -> float:
+    """Refine the sagittal direction ``start`` by mirror symmetry: coarse grid, then golden
+    section around the best grid point."""
+    tree = cKDTree(points[:: max(1, len(points) // _SYMMETRY_TARGETS)])
+    sample = points[:: max(1, len(points) // _SYMMETRY_SAMPLES)]
+    grid = start + np.linspace(-_SYMMETRY_SPAN, _SYMMETRY_SPAN, 31)
+    errors = [_mirror_error(sample, tree, float(a)) for a in grid]
+    best = float(grid[int(np.argmin(errors))])
+    low, high = best - _SYMMETRY_SPAN / 15, best + _SYMMETRY_SPAN / 15
+    ratio = (math.sqrt(5) - 1) / 2
+    a, b = high - ratio * (high - low), low + ratio * (high - low)
+    fa, fb = _mirror_error(sample, tree, a), _mirror_error(sample, tree, b)
+    while high - low > 1e-5:
+        if fa < fb:
+            high, b, fb = b, a, fa
+            a = high - ratio * (high - low)
+            fa = _mirror_error(sample, tree, a)
+        else:
+            low, a, fa = a, b, fb
+            b = low + ratio * (high - low)
+            fb = _mirror_error(sample, tree, b)
+    return (low + high) / 2
+
+
+def normalise(mesh: Mesh, *, jaw: Jaw | None = None) -> Pose:
+    """Find the canonical frame of a dental arch scan (module docstring) and its jaw.
+
+    ``jaw`` overrides the detection (when the caller knows it). Guarantees a proper rigid
+    transform (rotation with determinant +1 and a translation); a rotated and translated
+    copy of a mesh gets the same canonical coordinates up to rounding. Raises ValueError for
+    a mesh without area.
+    """
+    points, weights = _surface_samples(mesh)
+    centre = (weights[:, None] * points).sum(axis=0)
+    centred = points - centre
+    covariance = (weights[:, None] * centred).T @ centred
+    _, vectors = np.linalg.eigh(covariance)
+    axes = vectors[:, ::-1].T.copy()  # rows: largest, middle, smallest principal axis
+    axes[2] *= _occlusal_sign(mesh, centre, centred, axes)
+    axes[1] = np.cross(axes[2], axes[0])  # a right-handed in-plane basis
+
+    # Canonical-to-be coordinates with z occlusal; then turn about z so that y is anterior.
+    local = (mesh.vertices - centre) @ axes.T
+    plane = centred @ axes[:2].T
+    posterior = _gap_angle(plane, weights)
+    anterior_angle = _symmetry_angle(local, posterior + math.pi)
+    anterior = math.cos(anterior_angle) * axes[0] + math.sin(anterior_angle) * axes[1]
+    occlusal = axes[2]
+    x_axis = np.cross(anterior, occlusal)
+    rotation = np.stack([x_axis, anterior, occlusal])
+    transform = np.eye(4)
+    transform[:3, :3] = rotation
+    transform[:3, 3] = -rotation @ centre
+    provisional = Pose(transform, "lower", occlusal, anterior)
+    found = jaw if jaw is not None else detect_jaw(mesh, provisional)
+    return Pose(transform, found, occlusal, anterior)
+
+
+def palate_share(canonical: NDArray[np.float64], weights: NDArray[np.float64]) -> float:
+    """The share of the surface area lying inside the horseshoe (canonical face centroids).
+
+    Inside means: seen along the occlusal axis, nearer to the centroid than 0.35 of the
+    surface's farthest reach in the same 10-degree sector. A palate fills that region; the
+    open horseshoe of a lower scan leaves it empty.
+    """
+    plane = canonical[:, :2]
+    radius = np.hypot(plane[:, 0], plane[:, 1])
+    angles = np.arctan2(plane[:, 1], plane[:, 0])
+    bins = ((angles + math.pi) / (2 * math.pi) * 36).astype(np.int64) % 36
+    reach = np.zeros(36)
+    np.maximum.at(reach, bins, radius)
+    inside = radius < 0.35 * reach[bins]
+    return float(weights[inside].sum())
+
+
+def incisal_profile(
+    canonical: NDArray[np.float64], spacing: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
+    """The occlusal ridge of the front of the arch: (arc length, height) samples, 0.25 mm
+    apart, arc length 0 at the midline (x = 0) and positive towards +x.
+
+    The ridge is the highest point in each thin angular sector around the centroid, over the
+    front 20 mm of the arch (sectors about 1.5 ``spacing``, the mesh's typical edge length,
+    wide); arc length is measured along a smooth curve fitted to the ridge.
+    Returns None for too few points.
+    """
+    x, y, z = canonical[:, 0], canonical[:, 1], canonical[:, 2]
+    front = np.flatnonzero(y > np.max(y) - 20.0)
+    if len(front) < 20:
+        return None
+    angle = np.arctan2(x[front], y[front])
+    # Sectors about 1.5 edge lengths wide where the front is, so that each one holds some
+    # ridge vertices whatever the resolution.
+    radius = float(np.median(np.hypot(x[front], y[front])))
+    width = max(math.radians(0.5), 1.5 * spacing / max(radius, 1e-9))
+    sectors = np.floor((angle + math.pi) / width).astype(np.int64)
+    order = np.lexsort((-z[front], sectors))  # by sector, highest first
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = sectors[order][1:] != sectors[order][:-1]
+    ridge = front[order[first]]  # one point per sector, in angular order
+    if len(ridge) < 20:
+        return None
+    # Arc length along a smooth fit of the ridge (its raw points zigzag across flat tops).
+    phi = angle[order[first]]
+    dense = np.linspace(phi[0], phi[-1], 2001)
+    fit_x = np.polyval(np.polyfit(phi, x[ridge], 5), dense)
+    fit_y = np.polyval(np.polyfit(phi, y[ridge], 5), dense)
+    dense_arc = np.concatenate(([0.0], np.cumsum(np.hypot(np.diff(fit_x), np.diff(fit_y)))))
+    dense_arc -= np.interp(0.0, dense, dense_arc)
+    arc = np.interp(phi, dense, dense_arc)
+    grid = np.arange(math.ceil(arc[0] / 0.25), math.floor(arc[-1] / 0.25) + 1) * 0.25
+    return grid, np.interp(grid, arc, z[ridge])
+
+
+def central_incisor_width(canonical: NDArray[np.float64], spacing: float) -> float | None:
+    """The mean mesio-distal width (mm) of the two central incisors, from the incisal profile.
+
+    Along the front of the arch, the occlusal ridge dips at each embrasure; the first dip of
+    at least 0.3 mm on each side of the midline dip ends a central incisor. Returns None when
+    no such dips are found (missing incisors, worn or flat front).
+    """
+    found = incisal_profile(canonical, spacing)
+    if found is None:
+        return None
+    arc, height = found
+    height = grey_closing(height, size=3)  # single-sample dips are sampling, not embrasures
+    height = np.convolve(np.pad(height, 2, mode="edge"), np.ones(5) / 5, mode="valid")
+    middle = np.flatnonzero(np.abs(arc) < 2.5)
+    if len(middle) == 0:
+        return None
+    mid = int(middle[np.argmin(height[middle])])
+    sides: list[float] = []
+    for step in (1, -1):
+        peak = height[mid]
+        k = mid + step
+        while 0 < k < len(height) - 1:
+            peak = max(peak, height[k])
+            local_min = height[k] <= height[k - 1] and height[k] <= height[k + 1]
+            if local_min and peak - height[k] > 0.3 and abs(arc[k] - arc[mid]) > 3.0:
+                sides.append(abs(float(arc[k] - arc[mid])))
+                break
+            k += step
+    return float(np.mean(sides)) if sides else None
+
+
+def incisal_period(canonical: NDArray[np.float64], spacing: float) -> float | None:
+    """The dominant spacing (mm) of the embrasures along the front of the arch: the lag of
+    the first strong autocorrelation peak of the incisal profile (|arc| < 12 mm) between 3.5 and
+    11 mm. Returns None when the profile is too short or has no such peak."""
+    found = incisal_profile(canonical, spacing)
+    if found is None:
+        return None
+    arc, height = found
+    inside = np.abs(arc) < 12.0
+    if inside.sum() < 60:
+        return None
+    signal = grey_closing(height, size=3)[inside]
+    signal = signal - np.convolve(np.pad(signal, 20, mode="edge"), np.ones(41) / 41, "valid")
+    signal -= signal.mean()
+    energy = float(signal @ signal)
+    if energy <= 0:
+        return None
+    lags = np.arange(14, 45)  # 3.5 .. 11 mm at 0.25 mm
+    n = len(signal)
+    correlation = np.array([signal[: n - k] @ signal[k:] / (n - k) for k in lags]) / (energy / n)
+    peaks = [
+        i
+        for i in range(1, len(lags) - 1)
+        if correlation[i] >= correlation[i - 1] and correlation[i] >= correlation[i + 1]
+    ]
+    if not peaks:
+        return None
+    # The first strong peak: multiples of the period (every other embrasure) peak too.
+    strongest = max(float(correlation[i]) for i in peaks)
+    if strongest <= 0:
+        return None
+    first = next(i for i in peaks if correlation[i] >= 0.6 * strongest)
+    lag = int(lags[first])
+    if lag * 0.25 >= AMBIGUOUS_PERIOD:
+        # Every other embrasure, or one tooth in two? A positive correlation at half the lag
+        # means the half lag is a period too.
+        half = [k for k in range(lag // 2 - 1, lag // 2 + 2) if k in range(lags[0], lags[-1] + 1)]
+        if half and max(float(correlation[k - lags[0]]) for k in half) > 0:
+            lag //= 2
+    return float(lag * 0.25)
+
+
+def detect_jaw(mesh: Mesh, pose: Pose) -> Jaw:
+    """Decide whether a scan is of the upper or the lower jaw, from anatomy only.
+
+    Cues, in order: (1) a palate — at least PALATE_SHARE of the area inside the horseshoe —
+    means upper (lower scans are open where the tongue is); (2) the spacing of the incisal
+    embrasures (``incisal_period``): at least UPPER_INCISOR_PERIOD mm means upper, the four
+    upper incisors being about 8.5 and 6.5 mm wide and the lower ones about 5.5 mm; a
+    period near 10 mm or more is ambiguous (every other lower embrasure) and is ignored;
+    (3) otherwise the width of the central incisors (``central_incisor_width``) against
+    UPPER_INCISOR_WIDTH; (4) failing all, "lower".
+
+    It relies on ``pose`` having the right occlusal and anterior directions, on the
+    incisors being present and on adult proportions; a rigid motion of the scan does not
+    change it. Measured on 60 posed ``cuspid.design.synth`` arches (10k-80k vertices, noise,
+    holes, crowding, some missing teeth): right for 52 (all 30 upper, 22 of 30 lower); half
+    the misses are lower arches missing a central incisor (the gap reads as a wide tooth),
+    the rest 10k-vertex lower arches. Occlusal and anterior directions were right on all 60.
+    Treat the jaw as a default that a segmentation (tooth widths) may overrule; on real
+    scans it has not been measured.
+    """
+    points, weights = _surface_samples(mesh)
+    if palate_share(pose.apply(points), weights) >= PALATE_SHARE:
+        return "upper"
+    edges = mesh.vertices[mesh.faces[:, 1]] - mesh.vertices[mesh.faces[:, 0]]
+    spacing = float(np.median(np.linalg.norm(edges, axis=1)))
+    canonical = pose.apply(mesh.vertices)
+    period = incisal_period(canonical, spacing)
+    if period is not None and period < AMBIGUOUS_PERIOD:
+        return "upper" if period >= UPPER_INCISOR_PERIOD else "lower"
+    width = central_incisor_width(canonical, spacing)
+    if width is not None and width >= UPPER_INCISOR_WIDTH:
+        return "upper"
+    return "lower"
