@@ -152,10 +152,22 @@ def _cmd_synth(args: argparse.Namespace, out: IO[str]) -> int:
 
 def _cmd_segment(args: argparse.Namespace, out: IO[str]) -> int:
     _load_vertices(args.scan, "scan")
-    raise CommandError(
-        "not implemented yet: segmentation arrives with the segmentation engine",
-        EXIT_NOT_AVAILABLE,
-    )
+    from cuspid.design.labels import write_labels
+    from cuspid.design.mesh import read_mesh
+    from cuspid.design.segment import SegmentationFailed, segment
+
+    mesh = read_mesh(args.scan, name=args.scan.name)  # readable: _load_vertices checked it
+    try:
+        result = segment(mesh)
+    except SegmentationFailed as error:
+        raise CommandError(f"cannot segment {args.scan}: {error}") from None
+    try:
+        write_labels(args.out, result)
+    except OSError as error:
+        raise CommandError(f"cannot write {args.out}: {error.strerror or error}") from None
+    teeth = len({int(v) for v in result.labels.tolist()} - {0})
+    out.write(f"{result.jaw} jaw, {teeth} teeth, labels written to {args.out}\n")
+    return EXIT_OK
 
 
 def _cmd_propose(args: argparse.Namespace, out: IO[str]) -> int:

@@ -184,11 +184,11 @@ def test_usage_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
         _one_error_line(capsys.readouterr().err, "error:")
 
 
-def test_segment_and_propose_are_not_implemented_yet(
+def test_propose_is_not_implemented_yet_and_a_scan_too_small_to_segment_is_refused(
     tmp_path: Path, scan: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["segment", str(scan), "--out", str(tmp_path / "l.json")]) == EXIT_NOT_AVAILABLE
-    _one_error_line(capsys.readouterr().err, "not implemented yet: segmentation arrives")
+    assert main(["segment", str(scan), "--out", str(tmp_path / "l.json")]) == EXIT_BAD_INPUT
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
     argv = ["propose", str(scan), "--tooth", "11", "--out", "c.stl", "--report", "r.json"]
     assert main([*argv, "--antagonist", str(scan)]) == EXIT_NOT_AVAILABLE
     _one_error_line(capsys.readouterr().err, "not implemented yet: crown proposal")

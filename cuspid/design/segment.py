@@ -1,0 +1,464 @@
+"""Geometric tooth segmentation with FDI numbering for intraoral arch scans in any pose.
+
+The method uses geometry only (no learned weights, nothing downloaded):
+
+1. **Canonical frame** (``cuspid.design.pose.normalise``): +z occlusal, +y anterior, origin at
+   the surface centroid; the jaw is detected there unless given.
+2. **Arch curve**: the crown tips (the highest points per angular sector seen from the
+   centroid) give a smooth curve r(theta) in the occlusal plane; every vertex gets its arc
+   coordinate ``s`` (signed arc length from the midline, + towards canonical +x) and its
+   offset ``d`` across the arch (+ buccal).
+3. **Tooth vs gingiva**: the crown-top line along the arch (the highest point per 1 mm of
+   ``s``, spread by a +-5 mm maximum filter so that embrasures, gaps and the retromolar pad
+   do not pull it down) is the reference. A vertex is crown when it is within 3 mm of it,
+   or within 7.5 mm and on a steep (axial) wall; gingiva slopes gently. The decision is
+   smoothed on the mesh graph and cleaned of specks and islands.
+4. **Instances and numbering, one side of the midline at a time**: a profile along the
+   arch (crown-top height plus a share of the crown's width across the arch) dips at every
+   embrasure; its minima, the ends of empty stretches and evenly spaced fallbacks are the
+   candidate cuts. Dynamic programming picks the cuts and gives each piece either a slot
+   (central incisor ... third molar, in order from the midline, matching expected
+   mesio-distal widths and positions under one size factor per side) or "gingiva" (a gap,
+   the retromolar pad). Skipped slots are missing teeth, so a gap does not shift the
+   numbers of the teeth behind it.
+
+Left and right: on the canonical frame, s < 0 is the patient's right on an upper jaw and
+the patient's left on a lower jaw (see ``cuspid.design.pose``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Final, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import sparse  # type: ignore[import-untyped]  # scipy ships no type stubs
+from scipy.ndimage import maximum_filter1d  # type: ignore[import-untyped]  # no stubs
+from scipy.sparse.csgraph import connected_components  # type: ignore[import-untyped]  # no stubs
+from scipy.spatial import cKDTree  # type: ignore[import-untyped]  # scipy ships no type stubs
+
+from cuspid.design.labels import SegmentationResult
+from cuspid.design.mesh import Mesh
+from cuspid.design.pose import normalise
+
+Jaw = Literal["upper", "lower"]
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
+
+#: Expected bucco-lingual crown diameters (mm) for positions 1..8 (dental anatomy tables).
+EXPECTED_DEPTHS: Final[dict[Jaw, tuple[float, ...]]] = {
+    "upper": (7.0, 6.0, 8.0, 9.0, 9.0, 11.0, 11.0, 10.0),
+    "lower": (6.0, 6.5, 7.0, 7.5, 8.0, 10.5, 10.0, 9.5),
+}
+#: Expected mesio-distal crown widths (mm) for positions 1..8 (central incisor .. third molar).
+EXPECTED_WIDTHS: Final[dict[Jaw, tuple[float, ...]]] = {
+    "upper": (8.5, 6.5, 7.5, 7.0, 6.5, 10.0, 9.0, 8.5),
+    "lower": (5.0, 5.5, 7.0, 7.0, 7.0, 11.0, 10.5, 10.0),
+}
+_RIGHT_QUADRANT: Final[dict[Jaw, int]] = {"upper": 1, "lower": 4}
+_LEFT_QUADRANT: Final[dict[Jaw, int]] = {"upper": 2, "lower": 3}
+
+_ANGLE_BINS: Final = 120
+_SLICE_MM: Final = 1.0
+_ENVELOPE_BINS: Final = 5
+_CROWN_TOP_MM: Final = 3.0  # within this of the crown-top line: crown
+_CROWN_DEPTH_MM: Final = 7.5  # down to this, crown where the surface is steep (axial walls)
+_STEEP_NZ: Final = 0.65  # |normal . occlusal| below this is a steep wall
+_PROFILE_STEP_MM: Final = 0.25
+_MIN_TOOTH_SHARE: Final = 0.0015
+_WIDTH_WEIGHT: Final = 0.4  # mm of crown-top height per mm of crown width in the profile
+_MIN_PROMINENCE: Final = 0.15
+_MAX_TOOTH_MM: Final = 16.0
+_WIDTH_SIGMA: Final = 3.0
+_CENTRE_SIGMA: Final = 3.0
+_CUT_REWARD: Final = 1.0
+_SCALE_WEIGHT: Final = 50.0
+_FALLBACK_STEP_MM: Final = 1.5
+_GUM_COST: Final = 0.8
+_FALLBACK_DEPTH: Final = -1.0
+_SCALES: Final = tuple(float(v) for v in np.linspace(0.85, 1.15, 7))
+_THIRD_MOLAR_PENALTY: Final = 4.0
+_DEPTH_SIGMA: Final = 2.5
+_CERVICAL_FLARE_MM: Final = 0.8  # the crown region's extent across the arch exceeds the
+# tabled bucco-lingual diameter by the flare of the gingival margin
+
+
+class SegmentationFailed(ValueError):
+    """The scan does not look like a dental arch (no teeth found, too small, no area)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _ArchCurve:
+    """A dense polyline of the arch curve in the canonical occlusal plane."""
+
+    points: FloatArray  # (K, 2)
+    s: FloatArray  # (K,) signed arc length, 0 at the midline, + towards +x
+    outward: FloatArray  # (K, 2) unit normals pointing buccally
+
+
+def _edges(mesh: Mesh) -> IntArray:
+    faces = mesh.faces
+    pairs = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    pairs = np.sort(pairs, axis=1)
+    return np.unique(pairs, axis=0) if pairs.size else np.zeros((0, 2), dtype=np.int64)
+
+
+def _adjacency(n: int, edges: IntArray) -> sparse.csr_matrix:
+    ones = np.ones(edges.shape[0] * 2)
+    rows = np.concatenate([edges[:, 0], edges[:, 1]])
+    cols = np.concatenate([edges[:, 1], edges[:, 0]])
+    return sparse.csr_matrix((ones, (rows, cols)), shape=(n, n))
+
+
+def _fit_arch_curve(points: FloatArray) -> _ArchCurve:
+    """Fit r(theta) through the crown tips seen from the canonical origin (theta 0 = +y)."""
+    theta = np.arctan2(points[:, 0], points[:, 1])
+    radius = np.hypot(points[:, 0], points[:, 1])
+    edges = np.linspace(-math.pi, math.pi, _ANGLE_BINS + 1)
+    which = np.clip(np.digitize(theta, edges) - 1, 0, _ANGLE_BINS - 1)
+    order = np.lexsort((-points[:, 2], which))
+    counts = np.bincount(which, minlength=_ANGLE_BINS)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    centres, radii, weights = [], [], []
+    for b in range(_ANGLE_BINS):
+        if counts[b] < 20:
+            continue
+        top = order[starts[b] : starts[b] + max(5, counts[b] // 50)]
+        centres.append(float(np.median(theta[top])))
+        radii.append(float(np.median(radius[top])))
+        weights.append(math.sqrt(counts[b]))
+    if len(centres) < 8:
+        raise SegmentationFailed("the scan does not look like a dental arch")
+    t = np.asarray(centres)
+    r = np.asarray(radii)
+    # Robust smooth fit: a low-degree polynomial, refitted without the worst outliers.
+    w = np.asarray(weights)
+    keep = np.ones(t.size, dtype=bool)
+    coef = np.polyfit(t, r, 6, w=w)
+    for _ in range(2):
+        resid = np.abs(np.polyval(coef, t) - r)
+        keep = resid <= max(2.5 * float(np.median(resid)), 1.0)
+        coef = np.polyfit(t[keep], r[keep], 6, w=w[keep])
+    lo, hi = float(t.min()) - 0.15, float(t.max()) + 0.15
+    grid = np.linspace(lo, hi, 4000)
+    rr = np.maximum(np.polyval(coef, grid), 1.0)
+    xy = np.stack([rr * np.sin(grid), rr * np.cos(grid)], axis=1)
+    step = np.linalg.norm(np.diff(xy, axis=0), axis=1)
+    arc = np.concatenate([[0.0], np.cumsum(step)])
+    arc -= np.interp(0.0, grid, arc)
+    tangent = np.gradient(xy, axis=0)
+    tangent /= np.maximum(np.linalg.norm(tangent, axis=1, keepdims=True), 1e-12)
+    normal = np.stack([tangent[:, 1], -tangent[:, 0]], axis=1)
+    # Outward (buccal) is away from the origin inside the horseshoe.
+    flip = (normal * xy).sum(axis=1) < 0
+    normal[flip] *= -1.0
+    return _ArchCurve(points=xy, s=arc, outward=normal)
+
+
+def _project(curve: _ArchCurve, points: FloatArray) -> tuple[FloatArray, FloatArray]:
+    tree = cKDTree(curve.points)
+    _, nearest = tree.query(points[:, :2])
+    offset = points[:, :2] - curve.points[nearest]
+    d = (offset * curve.outward[nearest]).sum(axis=1)
+    return curve.s[nearest], d
+
+
+def _height_below_top(s: FloatArray, z: FloatArray) -> FloatArray:
+    """Height of every vertex relative to the smoothed crown-top line along the arch (<= ~0).
+
+    The crowns' occlusal line varies slowly along the arch; the crown tops lie near it and
+    the gingiva well below it. (A per-slice lower-envelope fit of the gingiva was tried first and
+    was less reliable: the crown walls dominate the samples.)
+    """
+    lo = float(s.min())
+    which = ((s - lo) / _SLICE_MM).astype(np.int64)
+    top = np.full(int(which.max()) + 1, -np.inf)
+    np.maximum.at(top, which, z)
+    present = np.isfinite(top)
+    top = np.interp(np.arange(top.size), np.flatnonzero(present), top[present])
+    # The envelope over +-5 mm bridges the dips of embrasures, gaps and the retromolar pad,
+    # so the gingiva there stays below the crown-top line.
+    top = maximum_filter1d(top, 2 * _ENVELOPE_BINS + 1, mode="nearest")
+    kernel = np.ones(7) / 7.0
+    top = np.convolve(np.pad(top, 3, mode="edge"), kernel, "valid")
+    return np.asarray(z - top[which], dtype=np.float64)
+
+
+def _vertex_normals(mesh: Mesh, points: FloatArray) -> FloatArray:
+    """Area-weighted vertex normals, oriented so that the crown tops face +z (occlusal)."""
+    faces = mesh.faces
+    face_normals = np.cross(
+        points[faces[:, 1]] - points[faces[:, 0]], points[faces[:, 2]] - points[faces[:, 0]]
+    )
+    normals = np.zeros_like(points)
+    for k in range(3):
+        np.add.at(normals, faces[:, k], face_normals)
+    normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
+    high = points[:, 2] >= np.percentile(points[:, 2], 95)
+    if np.median(normals[high, 2]) < 0:  # faces wound the other way round
+        normals = -normals
+    return normals
+
+
+def _smooth(adjacency: sparse.csr_matrix, values: FloatArray, rounds: int) -> FloatArray:
+    degree = np.asarray(adjacency.sum(axis=1)).ravel() + 1.0
+    out = values
+    for _ in range(rounds):
+        out = (adjacency @ out + out) / degree
+    return np.asarray(out, dtype=np.float64)
+
+
+def _clean_region(adjacency: sparse.csr_matrix, mask: BoolArray, min_size: int) -> BoolArray:
+    """Drop tooth specks smaller than ``min_size`` and fill gingiva islands inside teeth."""
+    out = mask.copy()
+    for target in (True, False):
+        idx = np.flatnonzero(out == target)
+        if idx.size == 0:
+            continue
+        sub = adjacency[idx][:, idx]
+        _, comp = connected_components(sub, directed=False)
+        sizes = np.bincount(comp)
+        small = sizes[comp] < min_size
+        out[idx[small]] = not target
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _SideProfile:
+    """Profiles of one side of the arch along u = distance from the midline (mm)."""
+
+    u: FloatArray  # (B,) bin starts, step _PROFILE_STEP_MM
+    valley: FloatArray  # (B,) crown-top height + width term: dips at embrasures
+    across: FloatArray  # (B,) extent of the crown across the arch (bucco-lingual), mm
+    present: BoolArray  # (B,) the bin holds tooth vertices
+
+
+def _side_profile(u: FloatArray, d: FloatArray, h: FloatArray) -> _SideProfile:
+    """Crown-top height and crown width across the arch per step of ``u`` (tooth vertices)."""
+    n = int(float(u.max()) / _PROFILE_STEP_MM) + 2
+    which = np.clip((u / _PROFILE_STEP_MM).astype(np.int64), 0, n - 1)
+    top = np.full(n, -np.inf)
+    np.maximum.at(top, which, h)
+    d_hi = np.full(n, -np.inf)
+    d_lo = np.full(n, np.inf)
+    np.maximum.at(d_hi, which, d)
+    np.minimum.at(d_lo, which, d)
+    present = np.isfinite(top)
+    width = np.where(present, d_hi - d_lo, 0.0)
+    top = np.where(present, top, -_CROWN_DEPTH_MM)
+    # Both dip at an embrasure; only the height dips at a molar's central groove.
+    valley = top + _WIDTH_WEIGHT * width
+    kernel = np.exp(-0.5 * (np.arange(-4, 5) * _PROFILE_STEP_MM / 0.5) ** 2)
+    kernel /= kernel.sum()
+    valley = np.convolve(np.pad(valley, 4, mode="edge"), kernel, "valid")
+    grid = _PROFILE_STEP_MM * np.arange(n)
+    return _SideProfile(np.asarray(grid, dtype=np.float64), valley, width, present)
+
+
+def _candidates(profile: _SideProfile) -> tuple[FloatArray, FloatArray]:
+    """Candidate cut positions (u) and their depth (a reward): the profile's local minima and
+    the ends of empty stretches; the first is the midline (0) and the last the distal end."""
+    v = profile.valley
+    n = v.size
+    window = int(2.0 / _PROFILE_STEP_MM)
+    cuts: list[float] = [0.0]
+    depth: list[float] = [0.0]
+    for i in range(1, n - 1):
+        if not (v[i] < v[i - 1] and v[i] <= v[i + 1]):
+            continue
+        left = v[max(0, i - window) : i + 1].max()
+        right = v[i : min(n, i + window + 1)].max()
+        prominence = min(left, right) - v[i]
+        if prominence >= _MIN_PROMINENCE:
+            cuts.append(float(profile.u[i]) + 0.5 * _PROFILE_STEP_MM)
+            depth.append(min(float(prominence), 2.0))
+    edges = np.flatnonzero(np.diff(profile.present.astype(np.int64)) != 0)
+    for e in edges:
+        cuts.append(float(profile.u[e + 1]))
+        depth.append(2.0)
+    last = np.flatnonzero(profile.present)
+    end = float(profile.u[last[-1]]) + _PROFILE_STEP_MM if last.size else 0.0
+    # Evenly spaced fallbacks, at a small cost, so that a split always exists even where
+    # the profile shows no embrasure (a flat contact, a partly covered gap).
+    for c in np.arange(_FALLBACK_STEP_MM, end, _FALLBACK_STEP_MM):
+        cuts.append(float(c))
+        depth.append(_FALLBACK_DEPTH)
+    order = np.argsort(cuts)
+    u = np.asarray(cuts)[order]
+    r = np.asarray(depth)[order]
+    keep = (u < end - 0.5) & np.concatenate([[True], np.diff(u) > 0.2])
+    return np.append(u[keep], end), np.append(r[keep], 0.0)
+
+
+def _side_teeth(
+    profile: _SideProfile, expected: tuple[float, ...], depths: tuple[float, ...]
+) -> tuple[float, list[tuple[float, float, int]]]:
+    """Split one side into teeth and number them: the cost of the best split and its
+    (start, stop, position 1..8) per tooth.
+
+    Dynamic programming over the candidate cuts: every piece between two kept cuts is either
+    empty (a gap, no tooth vertices) or one tooth in a slot after the previous tooth's; a
+    piece's cost grows with the mismatch of its width and centre to the slot's expected
+    ones (one size factor per side), and every kept cut earns its depth. Skipped slots are
+    missing teeth, so a gap does not shift the numbering.
+    """
+    cuts, reward = _candidates(profile)
+    m = len(expected)
+    nc = cuts.size
+    if nc < 2:
+        return 0.0, []
+    filled = np.concatenate([[0], np.cumsum(profile.present)])
+
+    def share(a: float, b: float) -> float:
+        i, j = int(a / _PROFILE_STEP_MM), int(b / _PROFILE_STEP_MM)
+        return float(filled[min(j, filled.size - 1)] - filled[min(i, filled.size - 1)]) / max(
+            j - i, 1
+        )
+
+    best_total = math.inf
+    best: list[tuple[float, float, int]] = []
+    for scale in _SCALES:
+        slot_w = np.asarray(expected) * scale
+        slot_c = np.cumsum(slot_w) - 0.5 * slot_w
+        slot_d = np.asarray(depths) * scale + _CERVICAL_FLARE_MM
+        extra = np.zeros(m)
+        extra[m - 1] = _THIRD_MOLAR_PENALTY
+        # cost[j, k]: best cost covering [0, cuts[j]] with the last tooth in slot k (0: none)
+        cost = np.full((nc, m + 1), math.inf)
+        back: dict[tuple[int, int], tuple[int, int]] = {}
+        cost[0, 0] = 0.0
+        for j in range(1, nc):
+            for i in range(j - 1, -1, -1):
+                width = cuts[j] - cuts[i]
+                if width > _MAX_TOOTH_MM:
+                    break
+                if not np.isfinite(cost[i]).any():
+                    continue
+                gain = _CUT_REWARD * reward[j]
+                # the piece as gingiva (a gap, the retromolar pad): the slot does not
+                # advance; it costs in proportion to the crown it would discard
+                filled_share = share(cuts[i], cuts[j])
+                gum = _GUM_COST * width * max(filled_share - 0.3, 0.0)
+                for k in range(m + 1):
+                    value = cost[i, k] + gum - gain
+                    if value < cost[j, k]:
+                        cost[j, k] = value
+                        back[(j, k)] = (i, -k - 1)
+                if filled_share < 0.3:
+                    continue
+                centre = 0.5 * (cuts[i] + cuts[j])
+                lo_bin, hi_bin = int(cuts[i] / _PROFILE_STEP_MM), int(cuts[j] / _PROFILE_STEP_MM)
+                across = profile.across[lo_bin : max(hi_bin, lo_bin + 1)]
+                depth = float(np.percentile(across, 90)) if across.size else 0.0
+                piece = (
+                    ((width - slot_w) / _WIDTH_SIGMA) ** 2
+                    + ((depth - slot_d) / _DEPTH_SIGMA) ** 2
+                    + ((centre - slot_c) / _CENTRE_SIGMA) ** 2
+                    + extra
+                )
+                # prefix minimum of cost[i, :k] for slots k = 1..m
+                prefix = np.minimum.accumulate(cost[i, :m])
+                arg = np.zeros(m, dtype=np.int64)
+                run = 0
+                for k in range(m):
+                    if cost[i, k] <= cost[i, run]:
+                        run = k
+                    arg[k] = run
+                values = prefix + piece - gain
+                for k in range(1, m + 1):
+                    if values[k - 1] < cost[j, k]:
+                        cost[j, k] = values[k - 1]
+                        back[(j, k)] = (i, int(arg[k - 1]))
+        k_end = int(np.argmin(cost[nc - 1]))
+        total = float(cost[nc - 1, k_end]) + _SCALE_WEIGHT * (scale - 1.0) ** 2
+        if total < best_total:
+            teeth: list[tuple[float, float, int]] = []
+            j, k = nc - 1, k_end
+            while j > 0:
+                i, prev = back[(j, k)]
+                if prev >= 0:
+                    teeth.append((float(cuts[i]), float(cuts[j]), k))
+                    k = prev
+                else:
+                    k = -prev - 1
+                j = i
+            best_total, best = total, teeth[::-1]
+    return best_total, best
+
+
+def _midline(s: FloatArray, d: FloatArray, h: FloatArray, tooth: BoolArray) -> float:
+    """The embrasure between the central incisors: the deepest dip of the crown profile
+    within 3 mm of s = 0 (the arch's mirror plane), or 0 when there is none."""
+    near = tooth & (np.abs(s) < 6.0)
+    if np.count_nonzero(near) < 10:
+        return 0.0
+    profile = _side_profile(s[near] + 6.0, d[near], h[near])
+    window = (profile.u > 3.0) & (profile.u < 9.0)
+    if not window.any():
+        return 0.0
+    i = int(np.flatnonzero(window)[np.argmin(profile.valley[window])])
+    return float(profile.u[i]) + 0.5 * _PROFILE_STEP_MM - 6.0
+
+
+def segment(mesh: Mesh, *, jaw: Jaw | None = None) -> SegmentationResult:
+    """Label every vertex of an arch scan as gingiva (0) or an FDI tooth, with instances.
+
+    Works in any pose (the scan is first put in its canonical frame); ``jaw`` overrides the
+    upper/lower detection. Guarantees one label and one instance id per input vertex, in
+    the input's order, forming a valid ``SegmentationResult``: instances are numbered
+    1..k from the patient's right distal end to the left distal end. Raises
+    SegmentationFailed for a scan that has no area or does not look like an arch.
+    """
+    n = mesh.vertex_count
+    if n < 100 or mesh.face_count < 50:
+        raise SegmentationFailed(f"a scan of {n} vertices is too small to segment")
+    try:
+        pose = normalise(mesh, jaw=jaw)
+    except ValueError as error:
+        raise SegmentationFailed(str(error)) from error
+    found: Jaw = pose.jaw
+    p = pose.apply(mesh.vertices)
+    curve = _fit_arch_curve(p)
+    s, d = _project(curve, p)
+    h = _height_below_top(s, p[:, 2])
+
+    adjacency = _adjacency(n, _edges(mesh))
+    normal_z = _smooth(adjacency, _vertex_normals(mesh, p)[:, 2], 2)
+    crown = (h > -_CROWN_TOP_MM) | ((h > -_CROWN_DEPTH_MM) & (normal_z < _STEEP_NZ))
+    crown &= np.abs(d) < 8.0
+    tooth = _smooth(adjacency, crown.astype(np.float64), 3) > 0.5
+    tooth = _clean_region(adjacency, tooth, max(20, int(_MIN_TOOTH_SHARE * n)))
+    labels = np.zeros(n, dtype=np.int64)
+    instances = np.zeros(n, dtype=np.int64)
+    if not tooth.any():
+        return SegmentationResult(jaw=found, labels=labels, instances=instances)
+
+    midline = _midline(s, d, h, tooth)
+    sides: list[tuple[float, BoolArray, FloatArray, _SideProfile]] = []
+    for sign in (-1.0, 1.0):
+        u = sign * (s - midline)
+        side = tooth & (u >= 0)
+        if np.count_nonzero(side) >= 10:
+            sides.append((sign, side, u, _side_profile(u[side], d[side], h[side])))
+    plan = [
+        _side_teeth(profile, EXPECTED_WIDTHS[found], EXPECTED_DEPTHS[found])[1]
+        for *_, profile in sides
+    ]
+    right_q, left_q = _RIGHT_QUADRANT[found], _LEFT_QUADRANT[found]
+    # Canonical -x (s < 0) is the patient's right on an upper jaw, the left on a lower jaw.
+    neg_q, pos_q = (right_q, left_q) if found == "upper" else (left_q, right_q)
+    for (sign, side, u, _), teeth in zip(sides, plan, strict=True):
+        quadrant = neg_q if sign < 0 else pos_q
+        for start, stop, position in teeth:
+            labels[side & (u >= start) & (u < stop)] = quadrant * 10 + position
+    # Instances 1..k from the patient's right distal end to the left distal end.
+    present = sorted(
+        {int(f) for f in np.unique(labels)} - {0},
+        key=lambda f: -(f % 10) if f // 10 == right_q else f % 10,
+    )
+    for rank, fdi in enumerate(present):
+        instances[labels == fdi] = rank + 1
+    return SegmentationResult(jaw=found, labels=labels, instances=instances)
