@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import datetime
 import io
+import random
 from dataclasses import dataclass
 from typing import Final
 
 from cuspid.cases.approvals import CURRENT_STATEMENT_VERSION
-from cuspid.cases.enums import CaseType, Material, Priority
-from cuspid.cases.models import Case
+from cuspid.cases.enums import CaseType, Material, Priority, TimelineEntry
+from cuspid.cases.models import Case, CaseEvent, Revision
 from cuspid.cases.services import (
     CaseDetails,
     Upload,
@@ -445,7 +446,49 @@ def _case(
         )
     for step in steps:
         case = _take(step, case, spec, seed, members, lab)
-    return case
+    _spread_timeline(case, seed)
+    return Case.objects.get(pk=case.pk)
+
+
+# How long each timeline step took after the one before, in hours (low, high): what a clinic
+# and a lab would see, so the demo's insights show real turnaround times.
+_STEP_HOURS: Final[dict[str, tuple[float, float]]] = {
+    Action.SUBMIT: (1, 6),
+    Action.ACCEPT: (2, 30),
+    Action.START_DESIGN: (1, 8),
+    TimelineEntry.REVISION_CREATED: (18, 60),
+    Action.SEND_FOR_REVIEW: (0.2, 3),
+    Action.REQUEST_CHANGES: (4, 40),
+    Action.APPROVE: (3, 48),
+    Action.START_PRODUCTION: (2, 20),
+    Action.SHIP: (30, 110),
+    Action.CONFIRM_DELIVERY: (20, 72),
+    Action.CLOSE: (24, 120),
+}
+
+
+def _spread_timeline(case: Case, seed: int) -> None:
+    """Move a demo case's timeline from the seconds the seed took to days, ending now.
+
+    Only the demo does this, on synthetic cases: the timeline's times are what the insights
+    measure. Revisions move with their timeline entries (the workflow compares them with the
+    last change request); audit events and signed approvals keep their real times.
+    """
+    events = list(CaseEvent.objects.filter(case=case).order_by("created_at", "id"))
+    spread = random.Random(seed)  # noqa: S311 -- demo timings, not a secret
+    gaps = [
+        0.0 if index == 0 else spread.uniform(*_STEP_HOURS.get(event.entry, (0.1, 2)))
+        for index, event in enumerate(events)
+    ]
+    start = clock.now() - datetime.timedelta(hours=sum(gaps) + spread.uniform(2, 48))
+    at = start
+    for event, gap in zip(events, gaps, strict=True):
+        at += datetime.timedelta(hours=gap)
+        CaseEvent.objects.filter(pk=event.pk).update(created_at=at)
+        if event.entry == TimelineEntry.REVISION_CREATED and event.revision_id is not None:
+            # The workflow counts revisions made since the last change request by time.
+            Revision.objects.filter(pk=event.revision_id).update(created_at=at)
+    Case.objects.filter(pk=case.pk).update(created_at=start, status_changed_at=at)
 
 
 def seed_demo_cases(*, clinic: Organization, lab: Organization) -> list[Case]:

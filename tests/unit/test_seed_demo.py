@@ -3,6 +3,7 @@ the first clinic's demo patients with a case in every workflow state."""
 
 from __future__ import annotations
 
+import datetime
 import io
 import re
 import stat
@@ -21,7 +22,9 @@ from cuspid.accounts.models import User
 from cuspid.cases.enums import AttachmentKind, CaseStatus
 from cuspid.cases.models import Attachment, Case, CaseEvent, Revision
 from cuspid.cases.policies import visible_cases
+from cuspid.cases.services import case_facts
 from cuspid.cases.workflow import Action
+from cuspid.core import clock
 from cuspid.keys.blobs import blob_chunks
 from cuspid.keys.crypto import seal_secret
 from cuspid.patients.models import Patient
@@ -333,6 +336,23 @@ def test_demo_cases_have_design_revisions_from_the_design_on(var_dir: Path, db: 
             assert files.get().face_count
     approved = Case.objects.get(organization=clinic, status=CaseStatus.APPROVED)
     assert Revision.objects.filter(case=approved).count() == 2
+
+
+def test_demo_timelines_take_days_in_order_ending_now(var_dir: Path, db: None) -> None:
+    _seed()
+    clinic, _other, _lab = _demo_orgs()
+    now = clock.now()
+    for case in Case.objects.filter(organization=clinic):
+        times = list(CaseEvent.objects.filter(case=case).values_list("created_at", flat=True))
+        assert times == sorted(times), case.status
+        assert case.created_at == times[0]
+        assert case.status_changed_at == times[-1] <= now
+        if case.status == CaseStatus.SHIPPED:
+            # submit, accept, design, review, approval, production, shipping: days, not seconds
+            assert times[-1] - times[0] > datetime.timedelta(days=3)
+    # A case sent back for changes needs a new revision before it can go for review again.
+    sent_back = Case.objects.get(organization=clinic, status=CaseStatus.CHANGES_REQUESTED)
+    assert case_facts(sent_back).revisions_since_changes == 0
 
 
 def test_demo_steps_are_taken_by_the_member_on_each_side(var_dir: Path, db: None) -> None:
