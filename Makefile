@@ -78,6 +78,7 @@ bench:
 	env -u CUSPID_DATABASE_URL $(PY) bench/blob_bench.py
 	$(PY) bench/upload_bench.py 100 2>/dev/null
 	$(PY) bench/viewer_bench.py 200000 3 2>/dev/null
+	$(PY) bench/design_bench.py
 	@if [ -n "$$CUSPID_DATABASE_URL" ]; then $(PY) bench/audit_bench.py; fi
 
 test: lint
