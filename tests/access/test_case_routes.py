@@ -24,7 +24,6 @@ read, ``record:write_deny`` for a change. A refusal changes nothing.
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -54,6 +53,7 @@ from cuspid.patients.models import Patient
 from cuspid.tenancy.enums import Role
 from cuspid.tenancy.models import Membership, Organization
 from cuspid.web.demo_scans import arch_stl
+from tests.access.bodies import normalised as _normalised
 from tests.access.route_modules import routes_served_by
 from tests.factories import make_lab, make_lab_connection
 from tests.factories.cases import (
@@ -434,15 +434,6 @@ def _send(client: Client, route: Route, ids: Ids) -> TestResponse:
 def _content(response: TestResponse) -> bytes:
     """The whole body, a streamed download included (read to the end, which closes it)."""
     return response.getvalue()
-
-
-_CSRF = re.compile(rb'(csrfmiddlewaretoken" value="|"X-CSRFToken": ")[^"]+')
-
-
-def _normalised(body: bytes, requested_id: str) -> bytes:
-    """The body without what differs by design: CSRF tokens and the id asked for."""
-    body = _CSRF.sub(rb"\1-", body)
-    return body.replace(requested_id.encode(), b"<id>") if requested_id else body
 
 
 def _last_sequence() -> int:

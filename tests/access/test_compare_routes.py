@@ -14,7 +14,6 @@ the lab after the clinic withdrew the case, and roles without the case-read perm
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -41,6 +40,7 @@ from cuspid.cases.services.compare import comparison_request
 from cuspid.keys.models import EncryptedBlob
 from cuspid.tenancy.enums import Role
 from cuspid.tenancy.models import Membership, Organization
+from tests.access.bodies import normalised as _normalised
 from tests.factories import make_lab, make_lab_connection
 from tests.factories.cases import actor_of, make_patient, transition
 from tests.factories.compare import case_with_revisions, sphere_stl, use_blob_dir
@@ -212,13 +212,6 @@ def _snapshot() -> tuple[object, ...]:
         list(RevisionComparison.objects.values_list("id", "status", "blob_id", "updated_at")),
         EncryptedBlob.objects.count(),
     )
-
-
-_CSRF = re.compile(rb'(csrfmiddlewaretoken" value="|"X-CSRFToken": ")[^"]+')
-
-
-def _normalised(body: bytes, requested: str) -> bytes:
-    return _CSRF.sub(rb"\1-", body).replace(requested.encode(), b"<id>")
 
 
 def _one_event(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -14,6 +13,7 @@ from cuspid.accounts.models import User
 from cuspid.tenancy.enums import Role
 from cuspid.tenancy.middleware import ACTIVE_ORGANIZATION_SESSION_KEY
 from cuspid.tenancy.models import LabConnection, Membership, Organization
+from tests.access.bodies import normalised
 from tests.factories import make_lab_connection, make_membership
 
 if TYPE_CHECKING:
@@ -23,8 +23,6 @@ if TYPE_CHECKING:
 MemberOf = Callable[[Organization, Role], Membership]
 SignedIn = Callable[[User], Client]
 
-_CSRF = re.compile(rb'(csrfmiddlewaretoken" value="|"X-CSRFToken": ")[^"]+')
-
 
 def _templates(response: TestResponse) -> list[str]:
     return [t.name for t in getattr(response, "templates", []) if t.name]
@@ -32,7 +30,7 @@ def _templates(response: TestResponse) -> list[str]:
 
 def _normalised(response: TestResponse, requested_id: object) -> bytes:
     """The body without what differs by design: CSRF tokens and the requested path."""
-    return _CSRF.sub(rb"\1-", response.content).replace(str(requested_id).encode(), b"<id>")
+    return normalised(response.content, requested_id)
 
 
 def _active_organization(client: Client) -> str | None:

@@ -15,7 +15,6 @@ read, ``record:write_deny`` for a change), names no patient and changes nothing.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from cuspid.keys.models import EncryptedBlob
 from cuspid.patients.models import Patient
 from cuspid.tenancy.enums import Role
 from cuspid.tenancy.models import Membership, Organization
+from tests.access.bodies import normalised as _normalised
 from tests.factories import make_lab, make_lab_connection
 from tests.factories.cases import make_patient, transition
 from tests.factories.packages import (
@@ -208,13 +208,6 @@ def _send(client: Client, route: Route, revision_id: UUID) -> Any:
         return client.get(url)
     headers = {"HX-Request": "true"} if route.htmx else None
     return client.post(url, headers=headers)
-
-
-_CSRF = re.compile(rb'(csrfmiddlewaretoken" value="|"X-CSRFToken": ")[^"]+')
-
-
-def _normalised(body: bytes, revision_id: UUID) -> bytes:
-    return _CSRF.sub(rb"\1-", body).replace(str(revision_id).encode(), b"<id>")
 
 
 def _expected(caller: Caller, route: Route) -> int:

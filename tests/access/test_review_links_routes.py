@@ -16,7 +16,6 @@ routes, which only the token opens.
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from cuspid.audit.models import AuditEvent
 from cuspid.cases.models import Attachment, ReviewLink
 from cuspid.tenancy.enums import Role
 from cuspid.tenancy.models import Membership, Organization
+from tests.access.bodies import normalised as _normalised
 from tests.factories import make_lab, make_lab_connection
 from tests.factories.cases import transition
 from tests.factories.review_links import (
@@ -214,13 +214,6 @@ def _snapshot() -> list[tuple[object, ...]]:
     return list(
         ReviewLink.objects.order_by("id").values_list("id", "revoked_at", "label", "open_count")
     )
-
-
-_CSRF = re.compile(rb'(csrfmiddlewaretoken" value="|"X-CSRFToken": ")[^"]+')
-
-
-def _normalised(body: bytes, requested: UUID) -> bytes:
-    return _CSRF.sub(rb"\1-", body).replace(str(requested).encode(), b"<id>")
 
 
 class Caller(StrEnum):

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -39,6 +38,7 @@ from cuspid.cases.models import Annotation, Case, Comment, Mention
 from cuspid.cases.selectors.review import mention_list_for
 from cuspid.tenancy.enums import Role
 from cuspid.tenancy.models import Membership, Organization
+from tests.access.bodies import normalised as _normalised
 from tests.factories import make_lab
 from tests.factories.cases import actor_of, transition
 from tests.factories.review import ReviewTeam, make_comment, make_pin, make_review_team, member
@@ -248,14 +248,6 @@ def _send(client: Client, route: Route, ids: Ids) -> TestResponse:
     if route.kind == "api":
         return client.post(url, json.dumps(route.body or {}), content_type="application/json")
     return client.post(url, route.body or {})
-
-
-_CSRF = re.compile(rb'(csrfmiddlewaretoken" value="|"X-CSRFToken": ")[^"]+')
-
-
-def _normalised(body: bytes, requested: str) -> bytes:
-    body = _CSRF.sub(rb"\1-", body)
-    return body.replace(requested.encode(), b"<id>") if requested else body
 
 
 def _last() -> int:

@@ -12,7 +12,6 @@ withdrew the case, and the clinic's admin.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from cuspid.audit.models import AuditEvent
 from cuspid.cases.models import Case, Revision
 from cuspid.tenancy.enums import Role
 from cuspid.tenancy.models import Membership, Organization
+from tests.access.bodies import normalised as _normalised
 from tests.factories import make_lab, make_lab_connection
 from tests.factories.cases import make_case, make_patient, make_revision, send_case, transition
 
@@ -127,13 +127,6 @@ def _get(client: Client, url: str) -> TestResponse:
     response = client.get(url)
     response.getvalue()  # read to the end
     return response
-
-
-_CSRF = re.compile(rb'(csrfmiddlewaretoken" value="|"X-CSRFToken": ")[^"]+')
-
-
-def _normalised(body: bytes, asked: UUID) -> bytes:
-    return _CSRF.sub(rb"\1-", body).replace(str(asked).encode(), b"<id>")
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.name)
