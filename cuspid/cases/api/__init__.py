@@ -91,6 +91,16 @@ def _case(request: HttpRequest, case_id: UUID, perm: Perm) -> Case:
     return case
 
 
+def requested_revision(request: HttpRequest, revision_id: UUID, perm: Perm) -> Revision:
+    """The visible revision (404 otherwise), named as the request's subject, with ``perm`` on
+    its case. Shared by the operations on a revision in this package's feature modules."""
+    actor = acting_actor(request)
+    revision = access_revision(actor, revision_id)
+    note_subject_patient(request, revision.patient_id)
+    require(actor, perm, revision.case)
+    return revision
+
+
 def _upload(file: UploadedFile) -> Upload:
     return Upload(file=file, filename=file.name or "")  # type: ignore[arg-type]  # an UploadedFile is a binary file object
 
@@ -311,8 +321,4 @@ def revision_create_api(
 )
 def revision_get_api(request: HttpRequest, revision_id: UUID) -> Revision:
     """One design revision of a visible case, with its files and manifest hash."""
-    actor = acting_actor(request)
-    revision = access_revision(actor, revision_id)
-    note_subject_patient(request, revision.patient_id)
-    require(actor, Perm.CaseView, revision.case)
-    return revision
+    return requested_revision(request, revision_id, Perm.CaseView)

@@ -15,11 +15,10 @@ from django.http import HttpRequest
 from ninja import Router
 from ninja.responses import Status
 
-from cuspid.access.enforce import acting_actor, acting_member
+from cuspid.access.enforce import acting_member
 from cuspid.access.interceptor import note_subject_patient
 from cuspid.access.permissions import Perm
-from cuspid.access.policy import require
-from cuspid.cases.api import TRANSITION_ERRORS
+from cuspid.cases.api import TRANSITION_ERRORS, requested_revision
 from cuspid.cases.approvals import MESSAGE_VERSION, STATEMENTS
 from cuspid.cases.models import Approval
 from cuspid.cases.policies import access_revision
@@ -98,10 +97,7 @@ def revision_approve_api(
 def approval_get_api(request: HttpRequest, revision_id: UUID) -> ApprovalOut | None:
     """The signed approval of a revision, with its message, signature and key id; ``null``
     while the revision is not approved (404 for a revision the caller does not see)."""
-    actor = acting_actor(request)
-    revision = access_revision(actor, revision_id)
-    note_subject_patient(request, revision.patient_id)
-    require(actor, Perm.CaseView, revision.case)
+    revision = requested_revision(request, revision_id, Perm.CaseView)
     approval = approval_get_for(revision=revision)
     return _out(approval) if approval is not None else None
 

@@ -17,13 +17,10 @@ from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Router
 from ninja.responses import Status
 
-from cuspid.access.enforce import acting_actor, acting_member
-from cuspid.access.interceptor import note_subject_patient
+from cuspid.access.enforce import acting_member
 from cuspid.access.permissions import Perm
-from cuspid.access.policy import require
-from cuspid.cases.api import TRANSITION_ERRORS
+from cuspid.cases.api import TRANSITION_ERRORS, requested_revision
 from cuspid.cases.models import ProductionPackage, Revision
-from cuspid.cases.policies import access_revision
 from cuspid.cases.schemas.packages import ProductionPackageOut
 from cuspid.cases.selectors.packages import package_get_for
 from cuspid.cases.services.packages import package_create, package_download
@@ -32,15 +29,6 @@ from cuspid.core.errors import NotFound
 from cuspid.patients.api import READ_ERRORS
 
 router = Router(tags=["production"])
-
-
-def _revision(request: HttpRequest, revision_id: UUID, perm: Perm) -> Revision:
-    """The visible revision (404 otherwise), named as the request's subject, with ``perm``."""
-    actor = acting_actor(request)
-    revision = access_revision(actor, revision_id)
-    note_subject_patient(request, revision.patient_id)
-    require(actor, perm, revision.case)
-    return revision
 
 
 def _package(revision: Revision) -> ProductionPackage:
@@ -65,7 +53,7 @@ def package_create_api(request: HttpRequest, revision_id: UUID) -> Status[Produc
     approval's signature no longer check out: nothing is made.
     """
     actor = acting_member(request)
-    revision = _revision(request, revision_id, Perm.ProductionManage)
+    revision = requested_revision(request, revision_id, Perm.ProductionManage)
     package = package_create(actor=actor, revision=revision)
     return Status(201, package)
 
@@ -78,7 +66,7 @@ def package_create_api(request: HttpRequest, revision_id: UUID) -> Status[Produc
 def package_get_api(request: HttpRequest, revision_id: UUID) -> ProductionPackage:
     """The production package of a revision: when and by whom it was made, its size and
     SHA-256. 404 when the revision has none (yet)."""
-    revision = _revision(request, revision_id, Perm.CaseView)
+    revision = requested_revision(request, revision_id, Perm.CaseView)
     return _package(revision)
 
 
@@ -100,5 +88,5 @@ def package_download_api(request: HttpRequest, revision_id: UUID) -> StreamingHt
     """Download the production package (lab staff of the case's lab): a ZIP under a generic
     name (``C-00042-rev2-production.zip``), never cached. Every download is audited."""
     actor = acting_member(request)
-    revision = _revision(request, revision_id, Perm.ProductionManage)
+    revision = requested_revision(request, revision_id, Perm.ProductionManage)
     return package_response(package_download(actor=actor, package=_package(revision)))

@@ -21,9 +21,8 @@ from cuspid.access.enforce import acting_actor, acting_member
 from cuspid.access.interceptor import note_subject_patient
 from cuspid.access.permissions import Perm
 from cuspid.access.policy import require
-from cuspid.cases.api import TRANSITION_ERRORS
-from cuspid.cases.models import Annotation, Attachment, Comment, Mention, Revision
-from cuspid.cases.policies import access_revision
+from cuspid.cases.api import TRANSITION_ERRORS, requested_revision
+from cuspid.cases.models import Annotation, Attachment, Comment, Mention
 from cuspid.cases.policies.review import access_annotation, access_mention, thread_parent_for
 from cuspid.cases.schemas.review import (
     AnnotationCreateIn,
@@ -55,15 +54,6 @@ from cuspid.patients.api import READ_ERRORS
 router = Router(tags=["review"])
 
 
-def _revision(request: HttpRequest, revision_id: UUID, perm: Perm) -> Revision:
-    """The visible revision (404 otherwise), named as the request's subject, with ``perm``."""
-    actor = acting_actor(request)
-    revision = access_revision(actor, revision_id)
-    note_subject_patient(request, revision.patient_id)
-    require(actor, perm, revision.case)
-    return revision
-
-
 # --- pins ------------------------------------------------------------------------------------
 
 
@@ -74,7 +64,7 @@ def _revision(request: HttpRequest, revision_id: UUID, perm: Perm) -> Revision:
 )
 def annotation_list_api(request: HttpRequest, revision_id: UUID) -> list[Annotation]:
     """The revision's pins, by number, with who placed them."""
-    revision = _revision(request, revision_id, Perm.CaseView)
+    revision = requested_revision(request, revision_id, Perm.CaseView)
     annotations = list(annotation_list_for(revision=revision))
     preload_keys(annotations)
     return annotations
@@ -95,7 +85,7 @@ def annotation_create_api(
     once the case is closed or cancelled.
     """
     actor = acting_member(request)
-    revision = _revision(request, revision_id, Perm.CaseComment)
+    revision = requested_revision(request, revision_id, Perm.CaseComment)
     attachment: Attachment | None = None
     if payload.attachment_id is not None:
         # Looked up within this case only: a foreign id is "not a mesh of this revision",
@@ -141,7 +131,7 @@ def annotation_delete_api(request: HttpRequest, annotation_id: UUID) -> Status[N
 )
 def comment_list_api(request: HttpRequest, revision_id: UUID) -> list[Comment]:
     """The revision's comment threads, oldest first, each with its replies oldest first."""
-    revision = _revision(request, revision_id, Perm.CaseView)
+    revision = requested_revision(request, revision_id, Perm.CaseView)
     threads = list(comment_threads_for(revision=revision))
     # A reply is sealed with the same patient's key as its thread: one query opens it.
     preload_keys(threads)
@@ -163,7 +153,7 @@ def comment_create_api(
     not a top-level comment of this revision; 409 once the case is closed or cancelled.
     """
     actor = acting_member(request)
-    revision = _revision(request, revision_id, Perm.CaseComment)
+    revision = requested_revision(request, revision_id, Perm.CaseComment)
     parent: Comment | None = None
     if payload.parent_id is not None:
         parent = thread_parent_for(revision, payload.parent_id)
@@ -187,7 +177,7 @@ def review_request_changes_api(
     the case awaits review.
     """
     actor = acting_member(request)
-    revision = _revision(request, revision_id, Perm.CaseEdit)
+    revision = requested_revision(request, revision_id, Perm.CaseEdit)
     comment = revision_request_changes(actor=actor, revision=revision, reason=payload.reason)
     return Status(201, comment)
 
