@@ -1,8 +1,9 @@
 """Segmentation benchmark on held-out synthetic arches (3DTeethSeg'22 metrics).
 
 Run: ``.venv/bin/python bench/design_bench.py [--count N] [--first-seed S] [--true-jaw]``.
-The default seeds (10_000 onwards) are held out: the segmenter was tuned on seeds 0..99
-only. Imports only ``cuspid.design`` (no Django).
+The default seeds (10_000 onwards) are held out: the segmenter was tuned on seeds 0..199
+only (``bench/design_dev.py``). Half the upper arches take in the palate (``--no-palate``:
+none). Imports only ``cuspid.design`` (no Django).
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from cuspid.design.synth import Jaw, SynthArch, synth_arch
 BENCH_FIRST_SEED = 10_000
 
 
-def bench_case(seed: int) -> SynthArch:
+def bench_case(seed: int, *, with_palate: bool = True) -> SynthArch:
     """The synthetic arch of one bench seed: jaw, missing teeth, crowding, noise, holes,
-    pose and resolution all drawn from the seed."""
+    pose, resolution and (for half the upper arches, unless ``with_palate`` is false) a
+    palate, all drawn from the seed."""
     rng = np.random.default_rng([seed, 99])
     jaw: Jaw = "upper" if rng.random() < 0.5 else "lower"
     quadrants = (1, 2) if jaw == "upper" else (3, 4)
@@ -35,15 +37,23 @@ def bench_case(seed: int) -> SynthArch:
         fdi = int(10 * rng.choice(quadrants) + rng.integers(1, 8))
         if fdi not in missing:
             missing.append(fdi)
+    target = int(rng.uniform(10_000, 150_000))
+    noise = float(rng.uniform(0.0, 0.05))
+    holes = int(rng.integers(0, 3))
+    crowding = float(rng.choice([0.0, 0.0, 0.3, 0.6]))
+    # Real upper scans often take in part of the palate, and sometimes not (drawn last, so
+    # the other draws of a seed are as they were before palates existed).
+    palate = jaw == "upper" and bool(rng.random() < 0.5) and with_palate
     return synth_arch(
         seed,
         jaw=jaw,
         missing=missing,
-        target_vertices=int(rng.uniform(10_000, 150_000)),
+        target_vertices=target,
         pose=True,
-        noise_mm=float(rng.uniform(0.0, 0.05)),
-        holes=int(rng.integers(0, 3)),
-        crowding=float(rng.choice([0.0, 0.0, 0.3, 0.6])),
+        noise_mm=noise,
+        holes=holes,
+        crowding=crowding,
+        palate=palate,
     )
 
 
@@ -58,6 +68,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="pass the true jaw to the segmenter (isolates upper/lower detection errors)",
     )
+    parser.add_argument(
+        "--no-palate",
+        action="store_true",
+        help="no upper arch takes in the palate (the cases as they were before palates)",
+    )
     args = parser.parse_args(argv)
     jaw_right = 0
     rows: list[tuple[float, float, float, float]] = []
@@ -65,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds = 0.0
     vertices = 0
     for seed in range(args.first_seed, args.first_seed + args.count):
-        case = bench_case(seed)
+        case = bench_case(seed, with_palate=not args.no_palate)
         start = time.perf_counter()
         pred = segment(case.mesh, jaw=case.jaw if args.true_jaw else None)
         elapsed = time.perf_counter() - start

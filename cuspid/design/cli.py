@@ -174,10 +174,33 @@ def _cmd_propose(args: argparse.Namespace, out: IO[str]) -> int:
     _load_vertices(args.scan, "scan")
     if args.antagonist is not None:
         _load_vertices(args.antagonist, "antagonist scan")
-    raise CommandError(
-        "not implemented yet: crown proposal arrives with the crown engine",
-        EXIT_NOT_AVAILABLE,
+    for target in (args.out, args.report):
+        if not target.parent.is_dir():  # fail before the proposal's seconds of work
+            raise CommandError(f"cannot write {target}: no such directory {target.parent}")
+    from cuspid.design.mesh import read_mesh, write_stl
+    from cuspid.design.propose import ProposalFailed, propose_crown
+
+    scan = read_mesh(args.scan, name=args.scan.name)  # readable: _load_vertices checked it
+    antagonist = None
+    if args.antagonist is not None:
+        antagonist = read_mesh(args.antagonist, name=args.antagonist.name)
+    try:
+        proposal = propose_crown(
+            scan, args.tooth, antagonist=antagonist, jaw=args.jaw, material=args.material
+        )
+    except ProposalFailed as error:
+        raise CommandError(f"cannot propose a crown for tooth {args.tooth}: {error}") from None
+    try:
+        write_stl(proposal.crown, args.out)
+        args.report.write_text(proposal.report.to_json() + "\n", encoding="utf-8")
+    except OSError as error:
+        raise CommandError(f"cannot write {error.filename}: {error.strerror or error}") from None
+    warnings = ", ".join(proposal.report.warning_codes) or "none"
+    out.write(
+        f"crown for tooth {args.tooth} written to {args.out}, report to {args.report} "
+        f"(warnings: {warnings})\n"
     )
+    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -196,6 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
     propose.add_argument("--antagonist", type=Path, metavar="SCAN", help="opposing arch")
     propose.add_argument("--out", type=Path, required=True, help="crown STL to write")
     propose.add_argument("--report", type=Path, required=True, help="report JSON to write")
+    propose.add_argument(
+        "--material", default="zirconia", help="crown material (sets the clearance limit)"
+    )
+    propose.add_argument(
+        "--jaw", choices=("upper", "lower"), help="the scan's jaw, when known (else detected)"
+    )
     propose.set_defaults(run=_cmd_propose)
 
     synth = commands.add_parser("synth", help="generate labelled synthetic arches")

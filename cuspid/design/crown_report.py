@@ -58,6 +58,19 @@ CANDIDATES: Final = 12
 CROP_PAD_MM: Final = 5.0
 """Another mesh is first cropped to the crown's bounding box grown by this much; if nothing
 lies that close, the whole mesh is used."""
+_PROBES: Final = 2_000
+"""Points probed first by ``_Surface.min_distance`` to bound its search radius."""
+_CELL_MM: Final = 0.5
+"""Cube size by which ``_Surface.min_distance`` discards far points before querying them."""
+_FACING_COSINE: Final = 0.5
+"""A crown face this parallel to the nearest preparation surface is outer (see
+``_wall_thickness``)."""
+_SMOOTHING_MM: Final = 0.6
+"""The preparation's face normals are averaged over this radius (``_wall_thickness``)."""
+_SMOOTHING_ROUNDS: Final = 2
+"""The crown's face normals are averaged over this many vertex rings (``_wall_thickness``)."""
+_TOUCHING_MM: Final = 0.01
+"""Closer than this to the preparation, the direction to it does not classify a face."""
 _WINDING_BLOCK: Final = 500_000
 """Point x triangle pairs evaluated at once by the winding number (memory bound)."""
 
@@ -338,10 +351,15 @@ class _Surface:
 
     def distance(self, points: FloatArray) -> FloatArray:
         """The distance (mm) of each point to this surface."""
+        return self.closest(points)[0]
+
+    def closest(self, points: FloatArray) -> tuple[FloatArray, IntArray]:
+        """The distance (mm) of each point to this surface and the index (into ``faces``)
+        of the triangle the closest surface point lies on."""
         if len(points) == 0:
-            return np.zeros(0)
+            return np.zeros(0), np.zeros(0, dtype=np.int64)
         k = min(CANDIDATES, len(self.samples))
-        _, index = self.tree.query(points, k=k)
+        _, index = self.tree.query(points, k=k, workers=-1)
         candidates = self.owners[np.asarray(index).reshape(len(points), k)]  # (P, k)
         # Neighbouring samples mostly share a triangle: test each (point, triangle) once.
         pairs = np.unique(np.arange(len(points))[:, None] * len(self.faces) + candidates)
@@ -350,9 +368,14 @@ class _Surface:
         closest = _closest_on_triangles(points[point], corners[:, 0], corners[:, 1], corners[:, 2])
         lengths = np.linalg.norm(points[point] - closest, axis=1)
         lengths = np.where(np.isfinite(lengths), lengths, np.inf)
+        # Sort by point, then by length: the first pair of each point is its closest.
+        order = np.lexsort((lengths, point))
+        first = order[np.unique(point[order], return_index=True)[1]]
         result = np.full(len(points), np.inf)
-        np.minimum.at(result, point, lengths)
-        return np.asarray(result, dtype=np.float64)
+        owner = np.zeros(len(points), dtype=np.int64)
+        result[point[first]] = lengths[first]
+        owner[point[first]] = face[first]
+        return np.asarray(result, dtype=np.float64), np.asarray(owner, dtype=np.int64)
 
     def min_distance(self, points: FloatArray) -> float:
         """The smallest distance (mm) of any of the points to this surface (inf for none).
@@ -363,8 +386,34 @@ class _Surface:
         """
         if len(points) == 0:
             return math.inf
-        sampled, _ = self.tree.query(points, k=1)
-        sampled = np.asarray(sampled, dtype=np.float64)
+        # A sparse probe bounds the smallest sample distance from above; the full query then
+        # only looks that far (an unbounded query of far points is what makes a kd-tree
+        # slow). Every point within bound + resolution is still found, so the result is the
+        # same as querying everything.
+        probe, _ = self.tree.query(points[:: max(1, len(points) // _PROBES)], k=1, workers=-1)
+        limit = float(np.min(probe)) + self.resolution
+        # Points are bucketed in cubes of _CELL_MM; a cube whose centre is farther than the
+        # limit plus its half-diagonal holds no point within the limit (triangle inequality).
+        cell = np.floor(points / _CELL_MM).astype(np.int64)
+        cell -= cell.min(axis=0)
+        span = cell.max(axis=0) + 1
+        keys, inverse = np.unique(
+            (cell[:, 0] * span[1] + cell[:, 1]) * span[2] + cell[:, 2], return_inverse=True
+        )
+        first = np.zeros(len(keys), dtype=np.int64)
+        first[inverse.reshape(-1)] = np.arange(len(points))
+        origin = np.floor(points.min(axis=0) / _CELL_MM)
+        centre_distance, _ = self.tree.query(
+            (origin + cell[first] + 0.5) * _CELL_MM,
+            k=1,
+            distance_upper_bound=limit + _CELL_MM * math.sqrt(3.0) / 2.0 + 1e-9,
+            workers=-1,
+        )
+        chosen = np.flatnonzero(np.isfinite(centre_distance)[inverse.reshape(-1)])
+        sampled = np.full(len(points), np.inf)
+        sampled[chosen], _ = self.tree.query(
+            points[chosen], k=1, distance_upper_bound=limit + 1e-9 * (1.0 + limit), workers=-1
+        )
         bound = float(self.distance(points[[int(np.argmin(sampled))]])[0])
         near = points[sampled <= bound + self.resolution]
         return min(bound, float(self.distance(near).min()))
@@ -461,15 +510,49 @@ def _wall_thickness(
     resolution: float,
 ) -> float | None:
     """The minimum distance from the crown's outer surface to the preparation, away from the
-    margin. A crown face is outer when its normal points away from the preparation (the
-    intaglio surface, which faces the preparation, is left out)."""
+    margin.
+
+    A crown face is outer when it faces the same way as the preparation's outer side at the
+    closest preparation triangle: its outward normal makes an angle with that triangle's
+    outward normal whose cosine is above ``_FACING_COSINE``, or at least acute while the face
+    turns its back on the closest preparation point (farther than ``_TOUCHING_MM``, where
+    that direction is still defined). The intaglio faces the preparation, so its normals
+    point against the preparation's. This holds however close the intaglio lies (the cement
+    gap is thinner than the sampling) and even where it dips into the preparation.
+
+    Normals are smoothed, the preparation's over a radius (``_smoothed_face_normals``), the
+    crown's over connected faces only (``_ring_smoothed_face_normals``, so its outer surface
+    and intaglio never mix): a small fold of a scanned surface (or of an intaglio copied
+    from it) does not flip the verdict. The preparation's outer side is taken from its
+    signed volume when it is closed, else from its vector area, which points from the margin
+    towards the crown (an open preparation is the stump's surface inside the margin).
+    """
     prep = _Surface(preparation.vertices, preparation.faces, resolution)
-    corners = crown.corners
-    normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
-    centroids = corners.mean(axis=1)
-    _, index = prep.tree.query(centroids, k=1)
-    towards = centroids - prep.samples[np.asarray(index).reshape(-1)]
-    outer = np.einsum("ij,ij->i", normals, towards) > 0
+    prep_normals = _smoothed_face_normals(prep.vertices, prep.faces)
+    if open_edge_count(preparation) == 0:
+        flip = signed_volume(preparation) < 0
+    else:
+        towards_crown = crown.vertices[np.unique(crown.faces)].mean(axis=0) - margin.mean(axis=0)
+        flip = float(prep_normals.sum(axis=0) @ towards_crown) < 0
+    if flip:
+        prep_normals = -prep_normals
+    normals = _ring_smoothed_face_normals(crown.vertices, crown.faces)
+    centroids = crown.corners.mean(axis=1)
+    _, nearest = prep.closest(centroids)
+    lengths = np.linalg.norm(normals, axis=1) * np.linalg.norm(prep_normals[nearest], axis=1)
+    cosine = np.einsum("ij,ij->i", normals, prep_normals[nearest]) / np.maximum(lengths, 1e-300)
+    # Where the two directions are far from parallel, the face must also turn its back on
+    # the closest preparation point (an intaglio face looks at it).
+    near = prep.corners[nearest]
+    closest = _closest_on_triangles(centroids, near[:, 0], near[:, 1], near[:, 2])
+    raw = np.cross(
+        crown.corners[:, 1] - crown.corners[:, 0], crown.corners[:, 2] - crown.corners[:, 0]
+    )
+    offset = closest - centroids
+    turned_away = (np.einsum("ij,ij->i", raw, offset) < 0) & (
+        np.linalg.norm(offset, axis=1) > _TOUCHING_MM
+    )
+    outer = (cosine > _FACING_COSINE) | ((cosine > 0) & turned_away)
     points = crown.samples[outer[crown.owners]]
     if exclusion > 0 and len(points):
         dense = _resample_closed(margin, resolution / 2.0)
@@ -478,6 +561,38 @@ def _wall_thickness(
     if len(points) == 0:
         return None
     return prep.min_distance(points)
+
+
+def _smoothed_face_normals(
+    vertices: FloatArray, faces: IntArray, radius: float = _SMOOTHING_MM
+) -> FloatArray:
+    """Per-face normals (not unit): each face's area-weighted normal plus those of the faces
+    whose centres lie within ``radius`` of its centre. A fold smaller than that does not turn
+    them; the two sides of a shell thicker than ``radius`` stay apart."""
+    corners = vertices[faces]
+    normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    pairs = cKDTree(corners.mean(axis=1)).query_pairs(radius, output_type="ndarray")
+    total = normals.copy()
+    np.add.at(total, pairs[:, 0], normals[pairs[:, 1]])
+    np.add.at(total, pairs[:, 1], normals[pairs[:, 0]])
+    return np.asarray(total, dtype=np.float64)
+
+
+def _ring_smoothed_face_normals(
+    vertices: FloatArray, faces: IntArray, rounds: int = _SMOOTHING_ROUNDS
+) -> FloatArray:
+    """Per-face normals (not unit) averaged over the faces connected to each face within
+    ``rounds`` vertex rings: area-weighted normals summed onto vertices and back. Only
+    connected faces mix, so the two sides of a thin shell stay apart (unlike averaging by
+    distance)."""
+    corners = vertices[faces]
+    normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    for _ in range(rounds):
+        at_vertex = np.zeros((len(vertices), 3))
+        for k in range(3):
+            np.add.at(at_vertex, faces[:, k], normals)
+        normals = at_vertex[faces].sum(axis=1)
+    return np.asarray(normals, dtype=np.float64)
 
 
 def _resample_closed(polyline: FloatArray, spacing: float) -> FloatArray:

@@ -35,7 +35,10 @@ from typing import Final, Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.ndimage import grey_closing  # type: ignore[import-untyped]  # scipy ships no stubs
+from scipy.ndimage import (  # type: ignore[import-untyped]  # scipy ships no stubs
+    grey_closing,
+    maximum_filter1d,
+)
 from scipy.spatial import cKDTree  # type: ignore[import-untyped]  # scipy ships no type stubs
 
 from cuspid.design.mesh import Mesh
@@ -46,14 +49,20 @@ Jaw = Literal["upper", "lower"]
 _ANGLE_BINS: Final = 72
 _SYMMETRY_SAMPLES: Final = 2000
 _SYMMETRY_TARGETS: Final = 40_000
-_SYMMETRY_SPAN: Final = math.radians(15.0)
+_SYMMETRY_SPAN: Final = math.radians(45.0)
 UPPER_INCISOR_WIDTH: Final = 7.3
 """Central incisors at least this wide (mm, along the arch) are taken for upper ones; adult
 upper centrals are about 8.5 mm wide, lower ones about 5.5 mm."""
-UPPER_INCISOR_PERIOD: Final = 7.0
-"""Incisal embrasures at least this far apart (mm) are an upper jaw's (see detect_jaw)."""
+UPPER_INCISOR_PERIOD: Final = 8.0
+"""Incisal embrasures at least this far apart (mm) are an upper jaw's (see jaw_cue)."""
+LOWER_INCISOR_PERIOD: Final = 6.5
+"""Incisal embrasures closer than this (mm) are a lower jaw's (see jaw_cue)."""
 AMBIGUOUS_PERIOD: Final = 9.9
+WIDEST_INCISOR: Final = 10.5
+"""A central incisor measured wider than this (mm) means an embrasure was missed: not used."""
 """Embrasure periods from here up may be every other lower embrasure: not used."""
+FRONT_GAP_MM: Final = 4.5
+"""An incisal ridge dip this deep (mm) is a missing tooth, not an embrasure (see front_gap)."""
 PALATE_SHARE: Final = 0.06
 """A scan with at least this share of its area inside the horseshoe covers a palate: upper."""
 
@@ -192,10 +201,10 @@ def _symmetry_angle(points: NDArray[np.float64], start: float) -> float:
     section around the best grid point."""
     tree = cKDTree(points[:: max(1, len(points) // _SYMMETRY_TARGETS)])
     sample = points[:: max(1, len(points) // _SYMMETRY_SAMPLES)]
-    grid = start + np.linspace(-_SYMMETRY_SPAN, _SYMMETRY_SPAN, 31)
+    grid = start + np.linspace(-_SYMMETRY_SPAN, _SYMMETRY_SPAN, 91)
     errors = [_mirror_error(sample, tree, float(a)) for a in grid]
     best = float(grid[int(np.argmin(errors))])
-    low, high = best - _SYMMETRY_SPAN / 15, best + _SYMMETRY_SPAN / 15
+    low, high = best - _SYMMETRY_SPAN / 45, best + _SYMMETRY_SPAN / 45
     ratio = (math.sqrt(5) - 1) / 2
     a, b = high - ratio * (high - low), low + ratio * (high - low)
     fa, fb = _mirror_error(sample, tree, a), _mirror_error(sample, tree, b)
@@ -229,10 +238,14 @@ def normalise(mesh: Mesh, *, jaw: Jaw | None = None) -> Pose:
     axes[1] = np.cross(axes[2], axes[0])  # a right-handed in-plane basis
 
     # Canonical-to-be coordinates with z occlusal; then turn about z so that y is anterior.
+    # The horseshoe is read at the level of the crowns (the occlusal half of the scan), so
+    # that a palate, which fills the inside of an upper arch far below them, does not hide it.
     local = (mesh.vertices - centre) @ axes.T
-    plane = centred @ axes[:2].T
-    posterior = _gap_angle(plane, weights)
-    anterior_angle = _symmetry_angle(local, posterior + math.pi)
+    crown_level = local[:, 2] >= np.median(local[:, 2])
+    face_level = centred @ axes[2] >= np.median(local[:, 2])
+    plane = centred[face_level] @ axes[:2].T
+    posterior = _gap_angle(plane, weights[face_level])
+    anterior_angle = _symmetry_angle(local[crown_level], posterior + math.pi)
     anterior = math.cos(anterior_angle) * axes[0] + math.sin(anterior_angle) * axes[1]
     occlusal = axes[2]
     x_axis = np.cross(anterior, occlusal)
@@ -309,9 +322,10 @@ def central_incisor_width(canonical: NDArray[np.float64], spacing: float) -> flo
     no such dips are found (missing incisors, worn or flat front).
     """
     found = incisal_profile(canonical, spacing)
-    if found is None:
-        return None
-    arc, height = found
+    return None if found is None else _central_width(*found)
+
+
+def _central_width(arc: NDArray[np.float64], height: NDArray[np.float64]) -> float | None:
     height = grey_closing(height, size=3)  # single-sample dips are sampling, not embrasures
     height = np.convolve(np.pad(height, 2, mode="edge"), np.ones(5) / 5, mode="valid")
     middle = np.flatnonzero(np.abs(arc) < 2.5)
@@ -337,9 +351,10 @@ def incisal_period(canonical: NDArray[np.float64], spacing: float) -> float | No
     the first strong autocorrelation peak of the incisal profile (|arc| < 12 mm) between 3.5 and
     11 mm. Returns None when the profile is too short or has no such peak."""
     found = incisal_profile(canonical, spacing)
-    if found is None:
-        return None
-    arc, height = found
+    return None if found is None else _period(*found)
+
+
+def _period(arc: NDArray[np.float64], height: NDArray[np.float64]) -> float | None:
     inside = np.abs(arc) < 12.0
     if inside.sum() < 60:
         return None
@@ -374,36 +389,100 @@ def incisal_period(canonical: NDArray[np.float64], spacing: float) -> float | No
     return float(lag * 0.25)
 
 
-def detect_jaw(mesh: Mesh, pose: Pose) -> Jaw:
-    """Decide whether a scan is of the upper or the lower jaw, from anatomy only.
+def _gap_depth(height: NDArray[np.float64]) -> NDArray[np.float64]:
+    """How far the incisal ridge lies under its +-4 mm envelope at each sample (mm)."""
+    closed = grey_closing(height, size=3)
+    return np.asarray(maximum_filter1d(closed, 33, mode="nearest") - closed, dtype=np.float64)
 
-    Cues, in order: (1) a palate — at least PALATE_SHARE of the area inside the horseshoe —
+
+def front_gap(arc: NDArray[np.float64], height: NDArray[np.float64]) -> bool:
+    """Whether the incisal ridge (``incisal_profile``) has a gap within 10 mm of the midline:
+    a dip at least FRONT_GAP_MM deep under the ridge's +-4 mm envelope. Embrasures dip 1-3 mm;
+    where an incisor is missing the ridge falls to the gingiva, 5 mm or more."""
+    front = np.abs(arc) < 10.0
+    return bool(front.any() and float(_gap_depth(height)[front].max()) >= FRONT_GAP_MM)
+
+
+def _intact_central_width(arc: NDArray[np.float64], height: NDArray[np.float64]) -> float | None:
+    """With a gap in the front (``front_gap``): the distance from the midline (arc 0, the
+    mirror plane) to the first embrasure on the side without a gap, or None when both sides
+    have one."""
+    depth = _gap_depth(height)
+    smooth = grey_closing(height, size=3)
+    smooth = np.convolve(np.pad(smooth, 2, mode="edge"), np.ones(5) / 5, mode="valid")
+    mid = int(np.argmin(np.abs(arc)))
+    widths: list[float] = []
+    for step in (1, -1):
+        side = (step * arc > 0) & (np.abs(arc) < 10.0)
+        if not side.any() or float(depth[side].max()) >= FRONT_GAP_MM:
+            continue
+        peak = smooth[mid]
+        k = mid + step
+        while 0 < k < len(smooth) - 1:
+            peak = max(peak, smooth[k])
+            local_min = smooth[k] <= smooth[k - 1] and smooth[k] <= smooth[k + 1]
+            if local_min and peak - smooth[k] > 0.3 and abs(arc[k]) > 3.0:
+                widths.append(abs(float(arc[k])))
+                break
+            k += step
+    return min(widths) if widths else None
+
+
+def jaw_cue(mesh: Mesh, pose: Pose) -> Jaw | None:
+    """Upper or lower from anatomy alone, or None when no cue is reliable.
+
+    Cues, in order: (1) a palate, at least PALATE_SHARE of the area inside the horseshoe,
     means upper (lower scans are open where the tongue is); (2) the spacing of the incisal
-    embrasures (``incisal_period``): at least UPPER_INCISOR_PERIOD mm means upper, the four
-    upper incisors being about 8.5 and 6.5 mm wide and the lower ones about 5.5 mm; a
-    period near 10 mm or more is ambiguous (every other lower embrasure) and is ignored;
-    (3) otherwise the width of the central incisors (``central_incisor_width``) against
-    UPPER_INCISOR_WIDTH; (4) failing all, "lower".
+    embrasures (``incisal_period``): from UPPER_INCISOR_PERIOD mm means upper, below
+    LOWER_INCISOR_PERIOD lower (the four upper incisors are about 8.5 and 6.5 mm wide, the
+    lower ones about 5.5 mm); no period at all means no cue; (3) between the two, or from
+    AMBIGUOUS_PERIOD (every other lower embrasure?), the width of the central incisors
+    (``central_incisor_width``) against UPPER_INCISOR_WIDTH. Where an incisor is missing
+    (``front_gap``), the period and the mean width read the gap as a wide tooth; then only
+    the central incisor of the intact side counts, measured from the midline (the mirror
+    plane), and with a gap on both sides there is no cue.
 
-    It relies on ``pose`` having the right occlusal and anterior directions, on the
-    incisors being present and on adult proportions; a rigid motion of the scan does not
-    change it. Measured on 60 posed ``cuspid.design.synth`` arches (10k-80k vertices, noise,
-    holes, crowding, some missing teeth): right for 52 (all 30 upper, 22 of 30 lower); half
-    the misses are lower arches missing a central incisor (the gap reads as a wide tooth),
-    the rest 10k-vertex lower arches. Occlusal and anterior directions were right on all 60.
-    Treat the jaw as a default that a segmentation (tooth widths) may overrule; on real
-    scans it has not been measured.
+    It relies on ``pose`` having the right occlusal and anterior directions and on adult
+    proportions; a rigid motion of the scan does not change it.
     """
     points, weights = _surface_samples(mesh)
     if palate_share(pose.apply(points), weights) >= PALATE_SHARE:
         return "upper"
     edges = mesh.vertices[mesh.faces[:, 1]] - mesh.vertices[mesh.faces[:, 0]]
     spacing = float(np.median(np.linalg.norm(edges, axis=1)))
-    canonical = pose.apply(mesh.vertices)
-    period = incisal_period(canonical, spacing)
-    if period is not None and period < AMBIGUOUS_PERIOD:
-        return "upper" if period >= UPPER_INCISOR_PERIOD else "lower"
-    width = central_incisor_width(canonical, spacing)
-    if width is not None and width >= UPPER_INCISOR_WIDTH:
+    found = incisal_profile(pose.apply(mesh.vertices), spacing)
+    if found is None:
+        return None
+    arc, height = found
+    if front_gap(arc, height):
+        # A missing incisor reads as one wide tooth, so the period and the mean width do not
+        # apply; the central incisor of the intact side, measured from the midline, does.
+        width = _intact_central_width(arc, height)
+        if width is None or width > WIDEST_INCISOR:
+            return None
+        return "upper" if width >= UPPER_INCISOR_WIDTH else "lower"
+    period = _period(arc, height)
+    if period is None:
+        # No rhythm of embrasures at all (a coarse or worn front): one width alone is too
+        # weak a cue.
+        return None
+    if period < LOWER_INCISOR_PERIOD:
+        return "lower"
+    if UPPER_INCISOR_PERIOD <= period < AMBIGUOUS_PERIOD:
         return "upper"
-    return "lower"
+    # Between the two (a blurred or crowded front) or ambiguous: the central incisors' width.
+    width = _central_width(arc, height)
+    if width is not None:
+        return "upper" if width >= UPPER_INCISOR_WIDTH else "lower"
+    return None
+
+
+def detect_jaw(mesh: Mesh, pose: Pose) -> Jaw:
+    """Decide whether a scan is of the upper or the lower jaw: ``jaw_cue``, or "lower" when
+    it finds no reliable cue (``cuspid.design.segment`` then decides by the tooth widths).
+
+    Treat the result as a default; on real scans it has not been measured. On synthetic
+    arches (``bench/design_dev.py``, tuning seeds) the cues are right on nearly all scans
+    with a palate or all four incisors; a missing incisor is bridged by symmetry.
+    """
+    return jaw_cue(mesh, pose) or "lower"

@@ -20,7 +20,20 @@ The method uses geometry only (no learned weights, nothing downloaded):
    (central incisor ... third molar, in order from the midline, matching expected
    mesio-distal widths and positions under one size factor per side) or "gingiva" (a gap,
    the retromolar pad). Skipped slots are missing teeth, so a gap does not shift the
-   numbers of the teeth behind it.
+   numbers of the teeth behind it. A stretch with no crown surface at all is judged whole
+   (no cut inside it): unless it is short (a diastema) it stands for as many missing teeth
+   as its length explains (it shows about 60 % of their widths empty, as the neighbours
+   drift in and their walls flare over it), and a tooth piece that swallows one pays for
+   it, so a gap is neither ignored nor absorbed by a neighbour.
+5. **Boundaries on the creases** (``_refine``): the gingival margin is a concave crease
+   where the crown's wall meets the gingiva, and neighbouring teeth meet in interproximal
+   valleys. Within a band around the first boundaries (3 mm at the margin, 1 mm between
+   teeth) every vertex is relabelled by a watershed on the surface's concavity, grown from
+   the labels outside the band, so the regions meet on the creases.
+
+Upper or lower: the anatomical cues of ``cuspid.design.pose.jaw_cue`` (palate, incisal
+embrasure spacing, central incisor width); where they give no answer, the jaw whose expected
+tooth widths the split of step 4 explains at the lower cost.
 
 Left and right: on the canonical frame, s < 0 is the patient's right on an upper jaw and
 the patient's left on a lower jaw (see ``cuspid.design.pose``).
@@ -28,6 +41,7 @@ the patient's left on a lower jaw (see ``cuspid.design.pose``).
 
 from __future__ import annotations
 
+import heapq
 import math
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -41,7 +55,7 @@ from scipy.spatial import cKDTree  # type: ignore[import-untyped]  # scipy ships
 
 from cuspid.design.labels import SegmentationResult
 from cuspid.design.mesh import Mesh
-from cuspid.design.pose import normalise
+from cuspid.design.pose import jaw_cue, normalise
 
 Jaw = Literal["upper", "lower"]
 FloatArray = NDArray[np.float64]
@@ -82,6 +96,13 @@ _FALLBACK_DEPTH: Final = -1.0
 _SCALES: Final = tuple(float(v) for v in np.linspace(0.85, 1.15, 7))
 _THIRD_MOLAR_PENALTY: Final = 4.0
 _DEPTH_SIGMA: Final = 2.5
+_GAP_FREE_MM: Final = 1.0  # an empty stretch up to this long may be a diastema
+_GAP_SIGMA: Final = 2.0
+_GAP_SHARE: Final = 0.6  # the share of the missing crowns' widths a gap shows empty: its
+# neighbours drift into it and their walls flare over it
+_DIASTEMA_SIGMA: Final = 1.0
+_ABSORB_SIGMA: Final = 1.0  # an empty stretch inside one tooth's piece is a gap it absorbed
+_MAX_SKIP: Final = 3
 _CERVICAL_FLARE_MM: Final = 0.8  # the crown region's extent across the arch exceeds the
 # tabled bucco-lingual diameter by the flare of the gingival margin
 
@@ -123,10 +144,15 @@ def _fit_arch_curve(points: FloatArray) -> _ArchCurve:
     counts = np.bincount(which, minlength=_ANGLE_BINS)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     centres, radii, weights = [], [], []
+    # Sectors whose highest points lie well below the crowns hold no teeth (the open end of
+    # the horseshoe, or a palate there): they do not shape the curve.
+    crown_level = float(np.percentile(points[:, 2], 98)) - _CROWN_DEPTH_MM
     for b in range(_ANGLE_BINS):
         if counts[b] < 20:
             continue
         top = order[starts[b] : starts[b] + max(5, counts[b] // 50)]
+        if float(np.median(points[top, 2])) < crown_level:
+            continue
         centres.append(float(np.median(theta[top])))
         radii.append(float(np.median(radius[top])))
         weights.append(math.sqrt(counts[b]))
@@ -226,6 +252,55 @@ def _clean_region(adjacency: sparse.csr_matrix, mask: BoolArray, min_size: int) 
     return out
 
 
+def _smooth_normals(adjacency: sparse.csr_matrix, normals: FloatArray, rounds: int) -> FloatArray:
+    out = normals
+    degree = np.asarray(adjacency.sum(axis=1)).ravel() + 1.0
+    for _ in range(rounds):
+        out = (adjacency @ out + out) / degree[:, None]
+        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+    return np.asarray(out, dtype=np.float64)
+
+
+def _concavity(points: FloatArray, normals: FloatArray, edges: IntArray, n: int) -> FloatArray:
+    """Per vertex, the strongest concave normal curvature along its edges (1/mm, >= 0).
+
+    Along an edge (i, j) the normal curvature is about (n_j - n_i).(p_j - p_i) / |p_j - p_i|^2,
+    negative where the surface folds inwards: the gingival margin and the interproximal
+    valleys are such creases, the crowns' walls and the gingiva's slopes are not.
+    """
+    delta = points[edges[:, 1]] - points[edges[:, 0]]
+    bend = ((normals[edges[:, 1]] - normals[edges[:, 0]]) * delta).sum(axis=1)
+    curvature = bend / np.maximum((delta * delta).sum(axis=1), 1e-12)
+    fold = np.maximum(-curvature, 0.0)
+    out = np.zeros(n)
+    np.maximum.at(out, edges[:, 0], fold)
+    np.maximum.at(out, edges[:, 1], fold)
+    return out
+
+
+def _flood(adjacency: sparse.csr_matrix, elevation: FloatArray, seeds: IntArray) -> IntArray:
+    """Watershed by priority flood: every vertex without a seed label (< 0) takes the label of
+    the region that reaches it over the lowest ridge of ``elevation``, so regions meet on the
+    ridges (here: concave creases)."""
+    labels = seeds.tolist()
+    unknown = seeds < 0
+    touching = np.asarray(adjacency @ unknown.astype(np.float64)).ravel() > 0
+    heap = [(float(elevation[v]), int(v)) for v in np.flatnonzero(touching & ~unknown)]
+    heapq.heapify(heap)
+    level = elevation.tolist()
+    indptr = adjacency.indptr.tolist()
+    indices = adjacency.indices.tolist()
+    while heap:
+        height, v = heapq.heappop(heap)
+        label = labels[v]
+        for k in range(indptr[v], indptr[v + 1]):
+            w = indices[k]
+            if labels[w] < 0:
+                labels[w] = label
+                heapq.heappush(heap, (max(level[w], height), w))
+    return np.asarray(labels, dtype=np.int64)
+
+
 @dataclass(frozen=True, slots=True)
 class _SideProfile:
     """Profiles of one side of the arch along u = distance from the midline (mm)."""
@@ -260,7 +335,8 @@ def _side_profile(u: FloatArray, d: FloatArray, h: FloatArray) -> _SideProfile:
 
 def _candidates(profile: _SideProfile) -> tuple[FloatArray, FloatArray]:
     """Candidate cut positions (u) and their depth (a reward): the profile's local minima and
-    the ends of empty stretches; the first is the midline (0) and the last the distal end."""
+    the ends of empty stretches (never inside one); the first is the midline (0) and the
+    last the distal end."""
     v = profile.valley
     n = v.size
     window = int(2.0 / _PROFILE_STEP_MM)
@@ -290,26 +366,32 @@ def _candidates(profile: _SideProfile) -> tuple[FloatArray, FloatArray]:
     u = np.asarray(cuts)[order]
     r = np.asarray(depth)[order]
     keep = (u < end - 0.5) & np.concatenate([[True], np.diff(u) > 0.2])
+    # No cut inside an empty stretch (only at its ends): a gap is judged whole.
+    reach = int(0.5 / _PROFILE_STEP_MM)
+    near = np.convolve(profile.present.astype(np.float64), np.ones(2 * reach + 1), "same") > 0
+    at = np.clip((u / _PROFILE_STEP_MM).astype(np.int64), 0, n - 1)
+    keep &= near[at] | (u == 0.0)
     return np.append(u[keep], end), np.append(r[keep], 0.0)
 
 
 def _side_teeth(
     profile: _SideProfile, expected: tuple[float, ...], depths: tuple[float, ...]
-) -> tuple[float, list[tuple[float, float, int]]]:
-    """Split one side into teeth and number them: the cost of the best split and its
-    (start, stop, position 1..8) per tooth.
+) -> list[tuple[float, list[tuple[float, float, int]]]]:
+    """Split one side into teeth and number them: per size factor of ``_SCALES``, the cost
+    of the best split and its (start, stop, position 1..8) per tooth.
 
     Dynamic programming over the candidate cuts: every piece between two kept cuts is either
     empty (a gap, no tooth vertices) or one tooth in a slot after the previous tooth's; a
     piece's cost grows with the mismatch of its width and centre to the slot's expected
     ones (one size factor per side), and every kept cut earns its depth. Skipped slots are
-    missing teeth, so a gap does not shift the numbering.
+    missing teeth, so a gap does not shift the numbering; an empty piece longer than
+    ``_GAP_FREE_MM`` costs unless it skips as many slots as its length explains.
     """
     cuts, reward = _candidates(profile)
     m = len(expected)
     nc = cuts.size
     if nc < 2:
-        return 0.0, []
+        return [(0.0, []) for _ in _SCALES]
     filled = np.concatenate([[0], np.cumsum(profile.present)])
 
     def share(a: float, b: float) -> float:
@@ -318,8 +400,13 @@ def _side_teeth(
             j - i, 1
         )
 
-    best_total = math.inf
-    best: list[tuple[float, float, int]] = []
+    def empty_mm(a: float, b: float) -> float:
+        """Length (mm) of the stretch between a and b that holds no tooth surface."""
+        i, j = int(a / _PROFILE_STEP_MM), int(b / _PROFILE_STEP_MM)
+        i, j = min(i, filled.size - 1), min(j, filled.size - 1)
+        return _PROFILE_STEP_MM * float((j - i) - (filled[j] - filled[i]))
+
+    per_scale: list[tuple[float, list[tuple[float, float, int]]]] = []
     for scale in _SCALES:
         slot_w = np.asarray(expected) * scale
         slot_c = np.cumsum(slot_w) - 0.5 * slot_w
@@ -342,11 +429,24 @@ def _side_teeth(
                 # advance; it costs in proportion to the crown it would discard
                 filled_share = share(cuts[i], cuts[j])
                 gum = _GUM_COST * width * max(filled_share - 0.3, 0.0)
+                # An empty stretch of real length has no crown: missing teeth, as many as
+                # its length explains (a gap closes a little as its neighbours drift in).
+                gap = empty_mm(cuts[i], cuts[j])
                 for k in range(m + 1):
-                    value = cost[i, k] + gum - gain
-                    if value < cost[j, k]:
-                        cost[j, k] = value
-                        back[(j, k)] = (i, -k - 1)
+                    if not np.isfinite(cost[i, k]):
+                        continue
+                    for skip in range(_MAX_SKIP + 1 if gap > _GAP_FREE_MM else 1):
+                        if k + skip > m:
+                            break
+                        if skip == 0:
+                            miss = (max(gap - _GAP_FREE_MM, 0.0) / _DIASTEMA_SIGMA) ** 2
+                        else:
+                            expect = _GAP_SHARE * float(slot_w[k : k + skip].sum())
+                            miss = ((gap - expect) / _GAP_SIGMA) ** 2
+                        value = cost[i, k] + gum + miss - gain
+                        if value < cost[j, k + skip]:
+                            cost[j, k + skip] = value
+                            back[(j, k + skip)] = (i, -k - 1)
                 if filled_share < 0.3:
                     continue
                 centre = 0.5 * (cuts[i] + cuts[j])
@@ -358,6 +458,7 @@ def _side_teeth(
                     + ((depth - slot_d) / _DEPTH_SIGMA) ** 2
                     + ((centre - slot_c) / _CENTRE_SIGMA) ** 2
                     + extra
+                    + (max(gap - _GAP_FREE_MM, 0.0) / _ABSORB_SIGMA) ** 2
                 )
                 # prefix minimum of cost[i, :k] for slots k = 1..m
                 prefix = np.minimum.accumulate(cost[i, :m])
@@ -374,29 +475,46 @@ def _side_teeth(
                         back[(j, k)] = (i, int(arg[k - 1]))
         k_end = int(np.argmin(cost[nc - 1]))
         total = float(cost[nc - 1, k_end]) + _SCALE_WEIGHT * (scale - 1.0) ** 2
-        if total < best_total:
-            teeth: list[tuple[float, float, int]] = []
-            j, k = nc - 1, k_end
-            while j > 0:
-                i, prev = back[(j, k)]
-                if prev >= 0:
-                    teeth.append((float(cuts[i]), float(cuts[j]), k))
-                    k = prev
-                else:
-                    k = -prev - 1
-                j = i
-            best_total, best = total, teeth[::-1]
-    return best_total, best
+        teeth: list[tuple[float, float, int]] = []
+        j, k = nc - 1, k_end
+        while j > 0:
+            i, prev = back[(j, k)]
+            if prev >= 0:
+                teeth.append((float(cuts[i]), float(cuts[j]), k))
+                k = prev
+            else:
+                k = -prev - 1
+            j = i
+        per_scale.append((total, teeth[::-1]))
+    return per_scale
+
+
+def _best_per_side(
+    fits: list[list[tuple[float, list[tuple[float, float, int]]]]],
+) -> tuple[float, list[list[tuple[float, float, int]]]]:
+    """Each side's cheapest size factor (a size factor shared by both sides was tried and
+    numbered worse: crowding and drift make the sides' apparent widths differ), and the
+    summed cost."""
+    chosen = [min(side, key=lambda item: item[0]) for side in fits]
+    return sum(total for total, _ in chosen), [teeth for _, teeth in chosen]
 
 
 def _midline(s: FloatArray, d: FloatArray, h: FloatArray, tooth: BoolArray) -> float:
     """The embrasure between the central incisors: the deepest dip of the crown profile
-    within 3 mm of s = 0 (the arch's mirror plane), or 0 when there is none."""
+    within 3 mm of s = 0 (the arch's mirror plane) with tooth on both sides, or 0 when there
+    is none."""
     near = tooth & (np.abs(s) < 6.0)
     if np.count_nonzero(near) < 10:
         return 0.0
     profile = _side_profile(s[near] + 6.0, d[near], h[near])
-    window = (profile.u > 3.0) & (profile.u < 9.0)
+    # An embrasure is a contact: tooth on both sides of it. (Into a gap, a missing central
+    # incisor, the profile falls lowest of all, but the midline does not move there.)
+    present = profile.present.astype(np.float64)
+    reach = int(1.5 / _PROFILE_STEP_MM)
+    before = np.convolve(present, np.ones(reach), "full")[: present.size]
+    after = np.convolve(present[::-1], np.ones(reach), "full")[: present.size][::-1]
+    contact = (before > 0) & (after > 0) & profile.present
+    window = (profile.u > 3.0) & (profile.u < 9.0) & contact
     if not window.any():
         return 0.0
     i = int(np.flatnonzero(window)[np.argmin(profile.valley[window])])
@@ -407,19 +525,20 @@ def segment(mesh: Mesh, *, jaw: Jaw | None = None) -> SegmentationResult:
     """Label every vertex of an arch scan as gingiva (0) or an FDI tooth, with instances.
 
     Works in any pose (the scan is first put in its canonical frame); ``jaw`` overrides the
-    upper/lower detection. Guarantees one label and one instance id per input vertex, in
-    the input's order, forming a valid ``SegmentationResult``: instances are numbered
-    1..k from the patient's right distal end to the left distal end. Raises
+    upper/lower detection (module docstring). Guarantees one label and one instance id per
+    input vertex, in the input's order, forming a valid ``SegmentationResult``: instances are
+    numbered 1..k from the patient's right distal end to the left distal end. Raises
     SegmentationFailed for a scan that has no area or does not look like an arch.
     """
     n = mesh.vertex_count
     if n < 100 or mesh.face_count < 50:
         raise SegmentationFailed(f"a scan of {n} vertices is too small to segment")
     try:
-        pose = normalise(mesh, jaw=jaw)
+        # The canonical frame does not depend on the jaw; the jaw is decided below.
+        pose = normalise(mesh, jaw=jaw or "lower")
     except ValueError as error:
         raise SegmentationFailed(str(error)) from error
-    found: Jaw = pose.jaw
+    cue = jaw if jaw is not None else jaw_cue(mesh, pose)
     p = pose.apply(mesh.vertices)
     curve = _fit_arch_curve(p)
     s, d = _project(curve, p)
@@ -434,7 +553,7 @@ def segment(mesh: Mesh, *, jaw: Jaw | None = None) -> SegmentationResult:
     labels = np.zeros(n, dtype=np.int64)
     instances = np.zeros(n, dtype=np.int64)
     if not tooth.any():
-        return SegmentationResult(jaw=found, labels=labels, instances=instances)
+        return SegmentationResult(jaw=cue or "lower", labels=labels, instances=instances)
 
     midline = _midline(s, d, h, tooth)
     sides: list[tuple[float, BoolArray, FloatArray, _SideProfile]] = []
@@ -443,10 +562,16 @@ def segment(mesh: Mesh, *, jaw: Jaw | None = None) -> SegmentationResult:
         side = tooth & (u >= 0)
         if np.count_nonzero(side) >= 10:
             sides.append((sign, side, u, _side_profile(u[side], d[side], h[side])))
-    plan = [
-        _side_teeth(profile, EXPECTED_WIDTHS[found], EXPECTED_DEPTHS[found])[1]
-        for *_, profile in sides
-    ]
+    # Without an anatomical cue, the jaw whose expected tooth widths explain the arch better.
+    candidates: tuple[Jaw, ...] = (cue,) if cue is not None else ("lower", "upper")
+    fits = {
+        j: _best_per_side(
+            [_side_teeth(profile, EXPECTED_WIDTHS[j], EXPECTED_DEPTHS[j]) for *_, profile in sides]
+        )
+        for j in candidates
+    }
+    found: Jaw = min(candidates, key=lambda j: fits[j][0])
+    plan = fits[found][1]
     right_q, left_q = _RIGHT_QUADRANT[found], _LEFT_QUADRANT[found]
     # Canonical -x (s < 0) is the patient's right on an upper jaw, the left on a lower jaw.
     neg_q, pos_q = (right_q, left_q) if found == "upper" else (left_q, right_q)
@@ -454,6 +579,7 @@ def segment(mesh: Mesh, *, jaw: Jaw | None = None) -> SegmentationResult:
         quadrant = neg_q if sign < 0 else pos_q
         for start, stop, position in teeth:
             labels[side & (u >= start) & (u < stop)] = quadrant * 10 + position
+    labels = _refine(mesh, p, adjacency, labels)
     # Instances 1..k from the patient's right distal end to the left distal end.
     present = sorted(
         {int(f) for f in np.unique(labels)} - {0},
@@ -462,3 +588,57 @@ def segment(mesh: Mesh, *, jaw: Jaw | None = None) -> SegmentationResult:
     for rank, fdi in enumerate(present):
         instances[labels == fdi] = rank + 1
     return SegmentationResult(jaw=found, labels=labels, instances=instances)
+
+
+def _rings(adjacency: sparse.csr_matrix, start: BoolArray, limit: int) -> IntArray:
+    """Graph distance (in edges) of every vertex from ``start``, capped at ``limit + 1``."""
+    distance = np.full(start.size, limit + 1, dtype=np.int64)
+    distance[start] = 0
+    reached = start
+    for k in range(1, limit + 1):
+        reached = reached | (np.asarray(adjacency @ reached.astype(np.float64)).ravel() > 0)
+        distance[reached & (distance > k)] = k
+    return distance
+
+
+def _refine(mesh: Mesh, p: FloatArray, adjacency: sparse.csr_matrix, labels: IntArray) -> IntArray:
+    """Move the boundaries of ``labels`` onto the concave creases near them.
+
+    The gingival margin is a crease where the crown's wall meets the gingiva, and teeth meet
+    in interproximal valleys; the first labelling (heights, arch-curve cuts) places both
+    only roughly. Everything within REFINE_MARGIN_MM of a tooth-gingiva border and within
+    REFINE_CONTACT_MM of a tooth-tooth border is relabelled by a watershed on concavity
+    (``_flood``) from the labels kept outside that band, so each region grows until it meets
+    another on a crease. A tooth whose every vertex is in the band keeps its innermost ones.
+    """
+    edges = _edges(mesh)
+    spacing = float(np.median(np.linalg.norm(p[edges[:, 1]] - p[edges[:, 0]], axis=1)))
+    rounds = max(1, round((REFINE_SMOOTH_MM / spacing) ** 2))
+    normals = _smooth_normals(adjacency, _vertex_normals(mesh, p), rounds)
+    fold = _concavity(p, normals, edges, labels.size)
+    a, b = labels[edges[:, 0]], labels[edges[:, 1]]
+    margin = np.zeros(labels.size, dtype=bool)
+    margin[edges[(a != b) & ((a == 0) | (b == 0))].ravel()] = True
+    contact = np.zeros(labels.size, dtype=bool)
+    contact[edges[(a != b) & (a != 0) & (b != 0)].ravel()] = True
+    margin_rounds = max(1, round(REFINE_MARGIN_MM / spacing))
+    contact_rounds = max(1, round(REFINE_CONTACT_MM / spacing))
+    inside = np.minimum(
+        _rings(adjacency, margin, margin_rounds) / margin_rounds,
+        _rings(adjacency, contact, contact_rounds) / contact_rounds,
+    )
+    keep = inside > 1.0
+    for fdi in np.unique(labels[labels > 0]):
+        own = labels == fdi
+        if not (keep & own).any():
+            keep |= own & (inside >= inside[own].max())
+    seeds = np.where(keep, labels, -1)
+    return _flood(adjacency, fold, seeds)
+
+
+REFINE_MARGIN_MM: Final = 3.0
+"""Half-width (mm) of the band around the tooth-gingiva border that the refinement redraws."""
+REFINE_CONTACT_MM: Final = 1.0
+"""Half-width (mm) of the band around a tooth-tooth border that the refinement redraws."""
+REFINE_SMOOTH_MM: Final = 0.5
+"""Scale (mm) over which the normals are smoothed before the concavity is measured."""

@@ -48,6 +48,7 @@ _CONTACT: Final = 0.96  # tooth spacing as a share of the mesio-distal width (ti
 _FOOTPRINT: Final = 1.12  # footprint radius over the visible crown's half-size
 _RETROMOLAR: Final = 6.0  # gingiva kept distal of the last tooth position, mm
 _GINGIVA_DEPTH: Final = 4.5  # how far the ridge falls at its nominal half-width, mm
+_PALATE_REACH: Final = 28.0  # the farthest a palatal cross-section runs from the arch curve, mm
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +229,7 @@ class _Field:
         self.teeth = teeth
         self.half_width_at = (s, half_width)
         self.gaps: list[tuple[float, float]] = []
+        self.palate_depth = 0.0  # > 0: the palatal side levels off into a vault this deep
 
     def _half(self, s: FloatArray) -> FloatArray:
         return np.interp(s, *self.half_width_at)
@@ -236,6 +238,10 @@ class _Field:
         """Heights z(s, w) and the index of the tooth lifting each point (-1: gingiva)."""
         half = self._half(s)
         gum = -_GINGIVA_DEPTH * (np.abs(w) / half) ** 2
+        if self.palate_depth > 0:
+            # Palatal of the ridge the slope levels off into the vault (a soft minimum).
+            vault = self.palate_depth * np.tanh(-gum / self.palate_depth)
+            gum = np.where(w < 0, -vault, gum)
         for centre, width in self.gaps:  # a healed socket dips the ridge a little
             gum = gum - 0.8 * np.exp(-(((s - centre) / (0.4 * width)) ** 2))
         base = gum.copy()
@@ -359,6 +365,8 @@ def synth_arch(
     holes: int = 0,
     crowding: float = 0.0,
     third_molars: bool = False,
+    palate: bool = False,
+    span: tuple[int, int] | None = None,
 ) -> SynthArch:
     """Generate one labelled arch (deterministic for a given seed and arguments).
 
@@ -369,6 +377,12 @@ def synth_arch(
     module docstring; ``mesh.vertices == transform @ canonical`` (a random rigid pose when
     ``pose``, identity otherwise). The arch shape and tooth sizes depend on ``seed`` only,
     so the upper and lower arches of one seed belong to the same patient.
+
+    ``palate`` (upper jaws only) continues the palatal side of the sheet into a palatal vault
+    (8-14 mm deep) up to the midline, as many real upper scans show. ``span`` = (first, last)
+    FDI numbers makes a partial scan: only the teeth from ``first`` to ``last`` along the arch
+    (from the patient's right distal end to the left distal end, e.g. (17, 22)) are present and
+    the sheet is cut 4 mm beyond them; the guarantees above then hold for those teeth.
 
     Raises ValueError for an unknown jaw, a missing number that is not a tooth of this jaw,
     ``target_vertices`` outside 1,000..2,000,000, negative noise or holes, or crowding
@@ -389,6 +403,17 @@ def synth_arch(
         raise ValueError("noise_mm and holes must not be negative")
     if not 0.0 <= crowding <= 1.0:
         raise ValueError(f"crowding must be in 0..1, got {crowding}")
+    if palate and jaw != "upper":
+        raise ValueError("only an upper arch has a palate")
+    order = [10 * _RIGHT_QUADRANT[jaw] + p for p in range(last, 0, -1)]
+    order += [10 * _LEFT_QUADRANT[jaw] + p for p in range(1, last + 1)]
+    kept = set(order)
+    if span is not None:
+        if span[0] not in order or span[1] not in order:
+            raise ValueError(f"span {span} must name two teeth of this {jaw} arch")
+        first, final = sorted((order.index(span[0]), order.index(span[1])))
+        kept = set(order[first : final + 1])
+    absent = absent | (set(order) - kept)
 
     patient = np.random.default_rng([seed, 0])  # shared by both jaws of one seed
     arch_k = patient.uniform(2.0, 3.0)
@@ -400,32 +425,52 @@ def synth_arch(
     half_width = 0.5 * (upper_width if jaw == "upper" else lower_width)
     half_length = s_end + _RETROMOLAR
     curve = _arch_curve(half_length + 1.0, s_molar, half_width, arch_k)
+    s_lo, s_hi = -half_length, half_length
+    if span is not None:
+        ends = [t for t in teeth if t.fdi in kept]
+        if ends:
+            s_lo = max(s_lo, min(t.center - 0.5 * t.md for t in ends) - 4.0)
+            s_hi = min(s_hi, max(t.center + 0.5 * t.md for t in ends) + 4.0)
 
     station = np.linspace(-half_length, half_length, 600)
     ridge = _ridge_half_width(station, positions, jaw)
     surface = _Field(jaw, teeth, ridge, station)
-    surface.gaps = [(c, w) for (c, w) in positions if _fdi_at(jaw, c, positions) in absent]
+    surface.gaps = [
+        (c, w)
+        for (c, w) in positions
+        if _fdi_at(jaw, c, positions) in absent and _fdi_at(jaw, c, positions) in kept
+    ]
+    if palate:
+        surface.palate_depth = float(rng.uniform(8.0, 14.0))
 
     def across(s: FloatArray, count: int) -> tuple[FloatArray, FloatArray]:
         half = np.interp(s, station, ridge)
         _, _, radius = curve.at(s)
         lingual = np.minimum(half + 2.5, 0.7 * radius)
+        if palate:
+            # Up to 1 mm short of the midline, where the two sides' cross-sections meet, and
+            # short of the centre of curvature, where neighbouring ones would cross.
+            xy, normal, _ = curve.at(s)
+            facing = xy[:, 0] * normal[:, 0] > 1e-6
+            reach = np.where(facing, xy[:, 0] / np.where(facing, normal[:, 0], 1.0), radius)
+            reach = np.minimum(np.minimum(reach - 1.0, 0.9 * radius), _PALATE_REACH)
+            lingual = np.maximum(lingual, reach)
         buccal = half + 4.5
         t = np.linspace(0.0, 1.0, count)
         w = -lingual[:, None] + (buccal + lingual)[:, None] * t[None, :]
         return np.broadcast_to(s[:, None], w.shape).copy(), w
 
     # Estimate the mean cross-section length to pick an even grid spacing.
-    probe_s, probe_w = across(np.linspace(-half_length, half_length, 60), 400)
+    probe_s, probe_w = across(np.linspace(s_lo, s_hi, 60), 400)
     probe_z, _ = surface.evaluate(probe_s.ravel(), probe_w.ravel())
     probe_z = probe_z.reshape(probe_s.shape)
     profile = float(np.hypot(np.diff(probe_w, axis=1), np.diff(probe_z, axis=1)).sum(1).mean())
-    n_s, n_t = _resolution(2 * half_length, profile, target_vertices)
+    n_s, n_t = _resolution(s_hi - s_lo, profile, target_vertices)
 
     # Stations along the arch spaced evenly by surface arc length (measured on a few lines
     # across the crowns), so interproximal walls get as many vertices as the occlusal tables;
     # then dense cross-sections, resampled evenly by arc length within each one.
-    s_cols = _stations(surface, -half_length, half_length, n_s)
+    s_cols = _stations(surface, s_lo, s_hi, n_s)
     dense = max(4 * n_t, 300)
     ds, dw = across(s_cols, dense)
     dz, _ = surface.evaluate(ds.ravel(), dw.ravel())

@@ -184,15 +184,66 @@ def test_usage_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
         _one_error_line(capsys.readouterr().err, "error:")
 
 
-def test_propose_is_not_implemented_yet_and_a_scan_too_small_to_segment_is_refused(
+def test_a_scan_too_small_to_segment_is_refused_by_segment_and_propose(
     tmp_path: Path, scan: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["segment", str(scan), "--out", str(tmp_path / "l.json")]) == EXIT_BAD_INPUT
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
-    argv = ["propose", str(scan), "--tooth", "11", "--out", "c.stl", "--report", "r.json"]
-    assert main([*argv, "--antagonist", str(scan)]) == EXIT_NOT_AVAILABLE
-    _one_error_line(capsys.readouterr().err, "not implemented yet: crown proposal")
+    argv = ["propose", str(scan), "--tooth", "11", "--out", str(tmp_path / "c.stl")]
+    argv += ["--report", str(tmp_path / "r.json")]
+    assert main([*argv, "--antagonist", str(scan)]) == EXIT_BAD_INPUT
+    _one_error_line(capsys.readouterr().err, "cannot propose a crown for tooth 11", "segmented")
     assert not (tmp_path / "l.json").exists()
+    assert not (tmp_path / "c.stl").exists()
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    from cuspid.design.mesh import write_ply
+    from cuspid.design.synth_prep import synth_preparation
+
+    folder = tmp_path_factory.mktemp("prep")
+    case = synth_preparation(8, 46, target_vertices=12_000)
+    write_ply(case.scan, folder / "lower.ply")
+    write_ply(case.antagonist, folder / "upper.ply")
+    return folder / "lower.ply", folder / "upper.ply"
+
+
+def test_propose_writes_a_watertight_crown_and_its_report(
+    tmp_path: Path, prepared: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cuspid.design.crown_report import CrownReport, open_edge_count
+    from cuspid.design.mesh import read_mesh
+
+    lower, upper = prepared
+    crown, report = tmp_path / "crown.stl", tmp_path / "report.json"
+    argv = ["propose", str(lower), "--tooth", "46", "--antagonist", str(upper), "--jaw", "lower"]
+    assert main([*argv, "--out", str(crown), "--report", str(report)]) == EXIT_OK
+    assert "crown for tooth 46 written to" in capsys.readouterr().out
+    assert open_edge_count(read_mesh(crown)) == 0
+    parsed = CrownReport.from_json(report.read_text())
+    assert parsed.watertight
+    assert parsed.material == "zirconia"
+    assert len(parsed.contacts_mm) == 2
+    assert parsed.occlusal_clearance_mm is not None
+
+
+def test_propose_errors_are_one_line(
+    tmp_path: Path, prepared: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    lower, _ = prepared
+    out = ["--out", str(tmp_path / "c.stl"), "--report", str(tmp_path / "r.json")]
+    assert main(["propose", str(lower), "--tooth", "16", "--jaw", "lower", *out]) == EXIT_BAD_INPUT
+    _one_error_line(capsys.readouterr().err, "cannot propose a crown for tooth 16", "jaw")
+    assert (
+        main(["propose", str(lower), "--tooth", "46", "--material", "wood", *out]) == EXIT_BAD_INPUT
+    )
+    _one_error_line(capsys.readouterr().err, "unknown crown material")
+    assert main(["propose", str(lower), "--tooth", "46", "--jaw", "upper", *out]) == EXIT_BAD_INPUT
+    _one_error_line(capsys.readouterr().err, "tooth 46 is not in the upper jaw")
+    bad_out = ["--out", str(tmp_path / "no" / "c.stl"), "--report", str(tmp_path / "r.json")]
+    assert main(["propose", str(lower), "--tooth", "46", *bad_out]) == EXIT_BAD_INPUT
+    _one_error_line(capsys.readouterr().err, "cannot write")
 
 
 def test_segment_and_propose_reject_unreadable_scans(

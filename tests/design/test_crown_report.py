@@ -211,6 +211,33 @@ def test_wall_thickness_ignores_the_intaglio_resting_on_the_preparation() -> Non
     assert report.warnings == []
 
 
+def test_an_intaglio_dipping_into_the_preparation_is_not_measured_as_wall() -> None:
+    # The intaglio lies 0.02 mm inside the preparation (a cement gap gone wrong): still the
+    # inner surface, so the wall is the outer surface's 1.0 mm.
+    crown = _shelled(_cube(), _cube(half=3.98))
+    report = crown_report(crown, margin=MARGIN, preparation=_cube(half=4.0))
+    assert report.min_wall_thickness_mm == pytest.approx(1.0, abs=1e-6)
+    assert report.warnings == []
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_an_open_preparation_is_oriented_from_the_margin_whatever_its_winding(
+    flip: bool,
+) -> None:
+    # The preparation as a scan gives it: the stump without its bottom (open at the margin),
+    # wound either way; the intaglio 0.05 mm off it, the outer surface 1 mm.
+    stump = _cube(half=4.0)
+    corners = stump.vertices[stump.faces]
+    faces = stump.faces[~np.all(np.isclose(corners[:, :, 2], -4.0), axis=1)]
+    preparation = Mesh.of(stump.vertices, faces[:, ::-1] if flip else faces)
+    crown = _shelled(_cube(), _cube(half=4.05))
+    report = crown_report(crown, margin=MARGIN, preparation=preparation)
+    assert report.min_wall_thickness_mm == pytest.approx(1.0, abs=1e-6)
+    thin = crown_report(_cube(half=4.5), margin=MARGIN, preparation=preparation)
+    assert thin.min_wall_thickness_mm == pytest.approx(0.5, abs=1e-6)
+    assert thin.warning_codes == ["wall_thin"]
+
+
 def test_the_margin_neighbourhood_is_not_measured_as_wall() -> None:
     # The preparation has a 1 mm wall everywhere but for a small shoulder block 0.05 mm
     # inside the crown's bottom corner, right at the margin (the crown's bottom edge).

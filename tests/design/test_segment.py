@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from cuspid.design.cli import main
+from cuspid.design.labels import SegmentationResult
 from cuspid.design.mesh import Mesh, write_ply
 from cuspid.design.metrics import score_segmentation
 from cuspid.design.segment import SegmentationFailed, segment
-from cuspid.design.synth import synth_arch
+from cuspid.design.synth import SynthArch, synth_arch
 
 
 def _rotation(seed: int) -> np.ndarray:
@@ -23,51 +26,128 @@ def _rotation(seed: int) -> np.ndarray:
     return q
 
 
+@functools.cache
+def _segmented(seed: int, jaw: str) -> tuple[SynthArch, SegmentationResult]:
+    """A 20k-vertex arch and its segmentation with the jaw detected (shared by tests)."""
+    arch = synth_arch(seed, jaw=jaw, target_vertices=20_000)  # type: ignore[arg-type]
+    return arch, segment(arch.mesh)
+
+
 @pytest.mark.parametrize(("seed", "jaw"), [(1, "lower"), (6, "upper"), (9, "upper")])
 def test_score_above_floor(seed: int, jaw: str) -> None:
-    arch = synth_arch(seed, jaw=jaw, target_vertices=20_000)  # type: ignore[arg-type]
-    pred = segment(arch.mesh, jaw=arch.jaw)
+    arch, pred = _segmented(seed, jaw)
     result = score_segmentation(arch.segmentation(), pred, arch.mesh.vertices)
     assert result.score is not None
-    assert result.tsa >= 0.88  # measured 0.91-0.93
-    assert result.score >= 0.75  # measured 0.78-0.93 on these seeds; see the bench
+    assert result.tsa >= 0.95  # measured 0.96-0.99
+    assert result.score >= 0.9  # measured 0.94-0.99 on these seeds; see the bench
 
 
-def test_pose_invariance() -> None:
-    arch = synth_arch(6, jaw="upper", target_vertices=20_000)
-    moved = arch.mesh.vertices @ _rotation(3).T + np.array([40.0, -25.0, 13.0])
+@pytest.mark.parametrize(("seed", "jaw", "palate"), [(6, "upper", False), (4, "lower", False)])
+def test_pose_invariance(seed: int, jaw: str, palate: bool) -> None:
+    arch = synth_arch(seed, jaw=jaw, target_vertices=15_000, palate=palate)  # type: ignore[arg-type]
+    moved = arch.mesh.vertices @ _rotation(seed + 3).T + np.array([40.0, -25.0, 13.0])
     first = segment(arch.mesh)
     second = segment(Mesh(vertices=moved, faces=arch.mesh.faces))
-    assert first.jaw == second.jaw
+    assert first.jaw == second.jaw == jaw
     assert np.mean(first.labels == second.labels) >= 0.99
+    assert np.mean(first.instances == second.instances) >= 0.99
+
+
+@pytest.mark.parametrize(
+    ("seed", "jaw", "palate", "missing"),
+    [
+        (21, "upper", True, ()),
+        (22, "upper", False, ()),
+        (23, "lower", False, ()),
+        (24, "lower", False, (41,)),  # a missing central incisor reads as one wide tooth
+        (25, "upper", False, (21,)),
+    ],
+)
+def test_upper_and_lower_are_told_apart(
+    seed: int, jaw: str, palate: bool, missing: tuple[int, ...]
+) -> None:
+    arch = synth_arch(
+        seed,
+        jaw=jaw,  # type: ignore[arg-type]  # the parameter is a plain str
+        target_vertices=15_000,
+        palate=palate,
+        missing=missing,
+    )
+    assert segment(arch.mesh).jaw == jaw
 
 
 @pytest.mark.parametrize(("seed", "jaw"), [(1, "lower"), (6, "upper")])
 def test_sides_not_swapped(seed: int, jaw: str) -> None:
-    arch = synth_arch(seed, jaw=jaw, target_vertices=20_000)  # type: ignore[arg-type]
-    pred = segment(arch.mesh, jaw=arch.jaw)
+    arch, pred = _segmented(seed, jaw)  # the jaw detected, as on a real scan
+    assert pred.jaw == jaw
     teeth = arch.labels > 0
     agree = (pred.labels[teeth] // 10) == (arch.labels[teeth] // 10)
     predicted = pred.labels[teeth] > 0
     # Quadrant agrees on nearly every vertex predicted as tooth, and most teeth are named.
-    assert np.mean(agree[predicted]) >= 0.95
+    assert np.mean(agree[predicted]) >= 0.98
     result = score_segmentation(arch.segmentation(), pred, arch.mesh.vertices)
-    assert result.tir >= 0.8  # measured 0.86 on both
+    assert result.tir >= 0.9
 
 
 @pytest.mark.parametrize(
     ("seed", "jaw", "gone", "neighbours"),
-    [(6, "upper", 14, (13, 15, 16)), (1, "lower", 35, (34, 36, 37))],
+    [
+        (6, "upper", (14,), (13, 15, 16)),
+        (1, "lower", (35,), (34, 36, 37)),
+        (2, "lower", (36, 45), (35, 37, 44, 46)),
+        # two gaps on one side, each narrower than its tooth: both must count as missing
+        (8, "lower", (44, 46), (43, 45, 47)),
+    ],
 )
 def test_missing_tooth_keeps_neighbours(
-    seed: int, jaw: str, gone: int, neighbours: tuple[int, ...]
+    seed: int, jaw: str, gone: tuple[int, ...], neighbours: tuple[int, ...]
 ) -> None:
-    arch = synth_arch(seed, jaw=jaw, missing=[gone], target_vertices=20_000)  # type: ignore[arg-type]
-    pred = segment(arch.mesh, jaw=arch.jaw)
-    assert gone not in set(pred.labels.tolist())
+    arch = synth_arch(seed, jaw=jaw, missing=gone, target_vertices=20_000)  # type: ignore[arg-type]
+    pred = segment(arch.mesh)
+    assert pred.jaw == jaw
+    assert not set(gone) & set(pred.labels.tolist())
     for fdi in neighbours:
         gt = arch.labels == fdi
-        assert np.mean(pred.labels[gt] == fdi) >= 0.5
+        assert np.mean(pred.labels[gt] == fdi) >= 0.8
+
+
+@pytest.mark.parametrize(
+    ("jaw", "span", "size"), [("upper", (15, 25), 30_000), ("upper", (16, 26), 15_000)]
+)
+def test_partial_arch_symmetric_about_the_midline(
+    jaw: str, span: tuple[int, int], size: int
+) -> None:
+    arch = synth_arch(3, jaw=jaw, span=span, target_vertices=size)  # type: ignore[arg-type]
+    pred = segment(arch.mesh)
+    result = score_segmentation(arch.segmentation(), pred, arch.mesh.vertices)
+    assert pred.jaw == jaw
+    assert result.score is not None
+    assert result.score >= 0.9  # measured 0.92-0.98
+    assert {int(f) for f in np.unique(pred.labels)} - {0} <= set(arch.teeth)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known limitation: the anterior direction comes from the arch's mirror symmetry, "
+    "which a quadrant scan does not have",
+)
+def test_partial_arch_of_one_quadrant_and_a_few_teeth() -> None:
+    arch = synth_arch(3, jaw="upper", span=(17, 24), target_vertices=15_000)
+    pred = segment(arch.mesh, jaw="upper")
+    result = score_segmentation(arch.segmentation(), pred, arch.mesh.vertices)
+    assert result.tir >= 0.8
+
+
+def test_a_large_scan_is_segmented_in_time() -> None:
+    arch = synth_arch(8, jaw="lower", target_vertices=200_000)
+    start = time.perf_counter()
+    pred = segment(arch.mesh)
+    elapsed = time.perf_counter() - start
+    result = score_segmentation(arch.segmentation(), pred, arch.mesh.vertices)
+    assert pred.jaw == "lower"
+    assert result.score is not None
+    assert result.score >= 0.9
+    assert elapsed < 20.0  # 10 s per 100k vertices
 
 
 def test_too_small_mesh_fails() -> None:

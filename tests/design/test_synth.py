@@ -201,6 +201,10 @@ def test_invalid_arguments_raise() -> None:
         synth_arch(1, crowding=2.0)
     with pytest.raises(ValueError, match="jaw"):
         synth_arch(1, jaw="middle")  # type: ignore[arg-type]  # the error path under test
+    with pytest.raises(ValueError, match="palate"):
+        synth_arch(1, jaw="lower", palate=True)
+    with pytest.raises(ValueError, match="span"):
+        synth_arch(1, jaw="lower", span=(11, 34))
 
 
 def test_write_synth_writes_readable_meshes_and_labels(tmp_path: Path) -> None:
@@ -217,3 +221,29 @@ def test_write_synth_writes_readable_meshes_and_labels(tmp_path: Path) -> None:
     again = tmp_path / "again"
     write_synth(again, 1, 3, target_vertices=SMALL)
     assert (again / "000_upper.ply").read_bytes() == (tmp_path / "000_upper.ply").read_bytes()
+
+
+def test_a_palate_fills_the_inside_of_an_upper_arch() -> None:
+    plain = synth_arch(4, jaw="upper", target_vertices=SMALL)
+    vault = synth_arch(4, jaw="upper", target_vertices=SMALL, palate=True)
+    assert _components(vault) == 1
+    assert _boundary_loops(vault.mesh.faces, len(vault.labels)) == 1
+    assert vault.teeth == plain.teeth
+    inner = _canonical(vault)
+    outer = _canonical(plain)
+    # The palatal side reaches the midline behind the incisors, far below the crowns.
+    behind = (np.abs(inner[:, 0]) < 3.0) & (inner[:, 1] < -20.0)
+    assert behind.any()
+    assert not ((np.abs(outer[:, 0]) < 3.0) & (outer[:, 1] < -20.0)).any()
+    assert np.all(inner[behind, 2] < -6.0)
+
+
+@pytest.mark.parametrize(("jaw", "span"), [("upper", (17, 24)), ("lower", (33, 43))])
+def test_a_span_makes_a_partial_arch(jaw: str, span: tuple[int, int]) -> None:
+    arch = synth_arch(4, jaw=jaw, span=span, target_vertices=SMALL)  # type: ignore[arg-type]
+    first = {"upper": [17, 16, 15, 14, 13, 12, 11, 21, 22, 23, 24]}
+    expected = first[jaw] if jaw == "upper" else [43, 42, 41, 31, 32, 33]
+    assert sorted(arch.teeth) == sorted(expected)
+    assert _components(arch) == 1
+    full = synth_arch(4, jaw=jaw, target_vertices=SMALL)  # type: ignore[arg-type]
+    assert np.ptp(_canonical(arch)[:, 0]) < np.ptp(_canonical(full)[:, 0])

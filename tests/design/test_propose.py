@@ -1,0 +1,184 @@
+"""Crown proposals on synthetic preparations and gaps: watertight, close to the ideal crown,
+between the neighbours and under the antagonist, in the scan's frame; clear refusals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cuspid.design.crown_report import (
+    WarningCode,
+    crown_report,
+    open_edge_count,
+    signed_volume,
+)
+from cuspid.design.labels import SegmentationResult
+from cuspid.design.mesh import Mesh
+from cuspid.design.metrics import chamfer_distance
+from cuspid.design.propose import CrownProposal, ProposalFailed, neighbour_positions, propose_crown
+from cuspid.design.synth import synth_pair
+from cuspid.design.synth_prep import SynthPreparation, synth_preparation
+
+SMALL = 12_000
+CHAMFER_LIMIT_MM = 0.75
+"""Measured 0.3-0.65 mm at this resolution (median 0.26 mm at 20-60k vertices, see
+bench/crown_bench.py); the limit leaves room without letting a misplaced crown pass."""
+
+
+def _canonical_up(prep: SynthPreparation, points: np.ndarray) -> np.ndarray:
+    """Points in the synthetic canonical frame turned so the prepared jaw's crowns face +z."""
+    inverse = np.linalg.inv(prep.transform)
+    canonical = points @ inverse[:3, :3].T + inverse[:3, 3]
+    if prep.jaw == "lower":
+        canonical = canonical * np.array([-1.0, 1.0, -1.0])
+    return np.asarray(canonical)
+
+
+@pytest.fixture(scope="module")
+def molar() -> SynthPreparation:
+    return synth_preparation(8, 46, target_vertices=SMALL)
+
+
+@pytest.fixture(scope="module")
+def proposal(molar: SynthPreparation) -> CrownProposal:
+    return propose_crown(
+        molar.scan, 46, antagonist=molar.antagonist, segmentation=molar.segmentation
+    )
+
+
+def _neighbour(prep: SynthPreparation, fdi: int) -> Mesh:
+    mask = prep.segmentation.labels == fdi
+    return Mesh(prep.scan.vertices, prep.scan.faces[mask[prep.scan.faces].all(axis=1)])
+
+
+def test_the_proposal_is_watertight_and_close_to_the_ideal_crown(
+    molar: SynthPreparation, proposal: CrownProposal
+) -> None:
+    assert open_edge_count(proposal.crown) == 0
+    assert signed_volume(proposal.crown) > 20.0
+    assert proposal.report.watertight
+    assert proposal.tooth == 46
+    assert proposal.neighbours == (45, 47)
+    assert not proposal.pontic
+    assert chamfer_distance(proposal.crown, molar.ideal_crown) < CHAMFER_LIMIT_MM
+    # The margin found on the scan is near the true one.
+    gaps = np.min(np.linalg.norm(proposal.margin[:, None] - molar.margin[None], axis=2), axis=1)
+    assert np.median(gaps) < 0.5
+
+
+def test_it_sits_between_the_neighbours_above_the_preparation_below_the_antagonist(
+    molar: SynthPreparation, proposal: CrownProposal
+) -> None:
+    report = proposal.report
+    assert len(report.contacts_mm) == 2
+    assert all(-0.1 <= contact <= 0.35 for contact in report.contacts_mm), report.contacts_mm
+    assert report.occlusal_clearance_mm is not None
+    assert 1.0 <= report.occlusal_clearance_mm <= 2.5
+    assert WarningCode.ClearanceLow not in report.warning_codes
+    crown = _canonical_up(molar, proposal.crown.vertices)
+    prep = _canonical_up(molar, molar.preparation.vertices)
+    assert crown[:, 2].max() > prep[:, 2].max() + 0.8
+    assert np.linalg.norm(crown[:, :2].mean(axis=0) - prep[:, :2].mean(axis=0)) < 1.5
+
+
+def test_the_crown_is_in_the_input_frame_whatever_the_pose(
+    molar: SynthPreparation, proposal: CrownProposal
+) -> None:
+    still = synth_preparation(8, 46, target_vertices=SMALL, pose=False)
+    unposed = propose_crown(
+        still.scan, 46, antagonist=still.antagonist, segmentation=still.segmentation
+    )
+    # The posed proposal, moved back by the synthetic pose, matches the unposed one.
+    rotation = molar.transform[:3, :3] @ np.linalg.inv(still.transform[:3, :3])
+    shift = molar.transform[:3, 3] - rotation @ still.transform[:3, 3]
+    back = (proposal.crown.vertices - shift) @ rotation
+    assert chamfer_distance(back, unposed.crown.vertices) < 0.1
+    assert chamfer_distance(unposed.crown, still.ideal_crown) < CHAMFER_LIMIT_MM
+
+
+def test_it_segments_the_scan_itself_when_no_labels_are_given(molar: SynthPreparation) -> None:
+    found = propose_crown(molar.scan, 46, jaw="lower")
+    assert open_edge_count(found.crown) == 0
+    assert chamfer_distance(found.crown, molar.ideal_crown) < CHAMFER_LIMIT_MM
+
+
+def test_a_missing_tooth_gets_a_pontic_between_its_neighbours() -> None:
+    upper, lower = synth_pair(6, missing_upper=[14], target_vertices=SMALL)
+    result = propose_crown(upper.mesh, 14, antagonist=lower.mesh, segmentation=upper.segmentation())
+    assert result.pontic
+    assert result.neighbours == (13, 15)
+    assert open_edge_count(result.crown) == 0
+    assert signed_volume(result.crown) > 50.0
+    assert all(-0.1 <= contact <= 0.35 for contact in result.report.contacts_mm)
+    assert result.report.min_wall_thickness_mm is None  # no preparation under a pontic
+
+
+def test_an_unlabelled_preparation_between_its_neighbours_is_crowned_not_bridged(
+    molar: SynthPreparation,
+) -> None:
+    # A segmentation that missed the prepared tooth (it is shorter than its neighbours): the
+    # stump standing between 45 and 47 is still found and crowned.
+    labels = molar.segmentation.labels.copy()
+    instances = molar.segmentation.instances.copy()
+    missed = labels == 46
+    labels[missed], instances[missed] = 0, 0
+    blind = SegmentationResult(jaw="lower", labels=labels, instances=instances)
+    result = propose_crown(molar.scan, 46, antagonist=molar.antagonist, segmentation=blind)
+    assert not result.pontic
+    assert result.neighbours == (45, 47)
+    assert open_edge_count(result.crown) == 0
+    assert result.report.min_wall_thickness_mm is not None
+    assert chamfer_distance(result.crown, molar.ideal_crown) < CHAMFER_LIMIT_MM
+
+
+def test_the_report_warns_on_constructed_bad_placements(
+    molar: SynthPreparation, proposal: CrownProposal
+) -> None:
+    neighbours = [_neighbour(molar, 45), _neighbour(molar, 47)]
+    # The crown pushed 1.5 mm towards the antagonist (canonical -z is a lower jaw's
+    # occlusal direction): too little clearance.
+    direction = molar.transform[:3, :3] @ np.array([0.0, 0.0, -1.0])
+    raised = Mesh(proposal.crown.vertices + 1.5 * direction, proposal.crown.faces)
+    report = crown_report(raised, margin=proposal.margin, antagonist=molar.antagonist)
+    assert WarningCode.ClearanceLow in report.warning_codes
+    # The crown pushed 1 mm into the distal neighbour: a tight (negative) contact.
+    distal = molar.segmentation.labels == 47
+    centre = molar.scan.vertices[molar.segmentation.labels == 46].mean(axis=0)
+    towards = molar.scan.vertices[distal].mean(axis=0) - centre
+    towards /= np.linalg.norm(towards)
+    pushed = Mesh(proposal.crown.vertices + 1.0 * towards, proposal.crown.faces)
+    report = crown_report(pushed, margin=proposal.margin, neighbours=neighbours)
+    assert WarningCode.ContactTight in report.warning_codes
+    assert report.contacts_mm[1] < 0
+    # The preparation lifted into the crown: walls thinner than 0.8 mm.
+    lifted = Mesh(molar.preparation.vertices + 1.2 * direction, molar.preparation.faces)
+    report = crown_report(proposal.crown, margin=proposal.margin, preparation=lifted)
+    assert WarningCode.WallThin in report.warning_codes
+
+
+def test_refusals(molar: SynthPreparation) -> None:
+    with pytest.raises(ProposalFailed, match="not in this scan's jaw"):
+        propose_crown(molar.scan, 16, segmentation=molar.segmentation)
+    with pytest.raises(ProposalFailed, match="not in the upper jaw"):
+        propose_crown(molar.scan, 46, jaw="upper")
+    with pytest.raises(ProposalFailed, match="not an FDI tooth number"):
+        propose_crown(molar.scan, 49, segmentation=molar.segmentation)
+    with pytest.raises(ProposalFailed, match="unknown crown material"):
+        propose_crown(molar.scan, 46, segmentation=molar.segmentation, material="wood")
+    nothing = SegmentationResult(
+        jaw="lower",
+        labels=np.zeros(molar.scan.vertex_count, dtype=np.int64),
+        instances=np.zeros(molar.scan.vertex_count, dtype=np.int64),
+    )
+    with pytest.raises(ProposalFailed, match="no neighbouring tooth"):
+        propose_crown(molar.scan, 46, segmentation=nothing)
+    tiny = Mesh.of([[0, 0, 0], [1, 0, 0], [0, 1, 0]], [[0, 1, 2]])
+    with pytest.raises(ProposalFailed, match="cannot be segmented"):
+        propose_crown(tiny, 46)
+
+
+def test_neighbour_positions() -> None:
+    assert neighbour_positions(11) == (21, 12)
+    assert neighbour_positions(41) == (31, 42)
+    assert neighbour_positions(36) == (35, 37)
+    assert neighbour_positions(28) == (27, None)
