@@ -72,13 +72,15 @@ pytest:
 # The audit chain's cost: 10,000 audit_emit calls against 10,000 plain inserts, on SQLite,
 # then on PostgreSQL when CUSPID_DATABASE_URL points at one (each on a throwaway database);
 # the blob store against plain copies; a 100 MB scan upload's peak server memory (the server's
-# JSON log goes to stderr, left out here).
+# JSON log goes to stderr, left out here); the viewer's first render; the design engine's
+# segmentation and crown proposals on held-out synthetic arches.
 bench:
 	env -u CUSPID_DATABASE_URL $(PY) bench/audit_bench.py
 	env -u CUSPID_DATABASE_URL $(PY) bench/blob_bench.py
 	$(PY) bench/upload_bench.py 100 2>/dev/null
 	$(PY) bench/viewer_bench.py 200000 3 2>/dev/null
 	$(PY) bench/design_bench.py
+	$(PY) bench/crown_bench.py
 	@if [ -n "$$CUSPID_DATABASE_URL" ]; then $(PY) bench/audit_bench.py; fi
 
 test: lint

@@ -20,6 +20,7 @@ from cuspid.cases.api import packages as packages_api
 from cuspid.cases.api import review as review_api
 from cuspid.cases.api import review_links as review_links_api
 from cuspid.cases.api import router as cases_router
+from cuspid.cases.api import suggestions as suggestions_api
 from cuspid.cases.api import viewer as viewer_api
 from cuspid.core.errors import CuspidError
 from cuspid.patients.api import router as patients_router
@@ -153,6 +154,11 @@ COMPARE_TOKEN_SCOPES: Mapping[str, TokenScope | None] = {
     "comparison_get": TokenScope.CASES_READ,
     "comparison_distances": TokenScope.CASES_READ,
 }
+SUGGESTION_TOKEN_SCOPES: Mapping[str, TokenScope | None] = {
+    "suggestion_request": TokenScope.CASES_WRITE,
+    "suggestion_get": TokenScope.CASES_READ,
+    "suggestion_labels": TokenScope.CASES_READ,
+}
 INSIGHTS_TOKEN_SCOPES: Mapping[str, TokenScope | None] = {
     "insights_get": TokenScope.CASES_READ,
 }
@@ -165,6 +171,7 @@ TOKEN_SCOPES: Mapping[str, TokenScope | None] = {
     **APPROVAL_TOKEN_SCOPES,
     **PACKAGE_TOKEN_SCOPES,
     **COMPARE_TOKEN_SCOPES,
+    **SUGGESTION_TOKEN_SCOPES,
     **INSIGHTS_TOKEN_SCOPES,
 }
 
@@ -198,6 +205,7 @@ accept_tokens(review_api.router, REVIEW_TOKEN_SCOPES)
 accept_tokens(approvals_api.router, APPROVAL_TOKEN_SCOPES)
 accept_tokens(packages_api.router, PACKAGE_TOKEN_SCOPES)
 accept_tokens(compare_api.router, COMPARE_TOKEN_SCOPES)
+accept_tokens(suggestions_api.router, SUGGESTION_TOKEN_SCOPES)
 accept_tokens(insights_api.router, INSIGHTS_TOKEN_SCOPES)
 # Every operation passes its route declaration (cuspid.access.routes) before ninja's auth;
 # a bearer token is authenticated before that, so the route rules apply to its member.
@@ -215,6 +223,8 @@ REVIEW_ROUTERS = (
     review_links_api.router,
     compare_api.router,
     insights_api.router,
+    # AI suggestions (issue 9).
+    suggestions_api.router,
 )
 for review_router in REVIEW_ROUTERS:
     api.add_router("/", review_router)

@@ -28,6 +28,7 @@ from tests.factories import (
     make_organization,
     make_user,
 )
+from tests.factories.cases import Team
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -107,6 +108,15 @@ def chromium_path() -> Path:
 @pytest.fixture
 def clinic(db: None) -> Organization:
     return make_organization(name="North Clinic")
+
+
+@pytest.fixture
+def team(
+    clinic: Organization, lab: Organization, member_of: Callable[[Organization, Role], Membership]
+) -> Team:
+    """``clinic`` connected to ``lab``, with a clinician and a designer."""
+    make_lab_connection(clinic=clinic, lab=lab)
+    return Team(clinic, lab, member_of(clinic, Role.CLINICIAN), member_of(lab, Role.DESIGNER))
 
 
 @pytest.fixture

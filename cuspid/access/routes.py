@@ -192,6 +192,13 @@ PAGES: Mapping[str, RouteRule] = MappingProxyType(
         "cases:revision_compare_request": needs(Perm.CaseView, phi=CASE),
         "cases:comparison_distances": needs(Perm.CaseView, phi=CASE_FILE),
         # --- end compare
+        # --- issue 9, suggestions: cuspid.cases.views.suggestions
+        # Asking runs the design engine on the case's scans for the lab's designer; watching
+        # it and reading its segmentation are case reads.
+        "cases:suggestion_request": needs(Perm.DesignEdit, phi=CASE),
+        "cases:suggestion_status": needs(Perm.CaseView, phi=CASE),
+        "cases:suggestion_labels": needs(Perm.CaseView, phi=CASE_FILE),
+        # --- end suggestions
         # --- issue 8, insights: cuspid.cases.views.insights
         # Counts, durations and rates of the organisation's cases, and member names: no
         # patient and no case is shown, so these are not PHI-scoped reads.
@@ -290,6 +297,11 @@ OPERATIONS: Mapping[str, RouteRule] = MappingProxyType(
         "comparison_get": needs(Perm.CaseView, phi=CASE),
         "comparison_distances": needs(Perm.CaseView, phi=CASE_FILE),
         # --- end compare
+        # --- issue 9, suggestions: cuspid.cases.api.suggestions
+        "suggestion_request": needs(Perm.DesignEdit, phi=CASE),
+        "suggestion_get": needs(Perm.CaseView, phi=CASE),
+        "suggestion_labels": needs(Perm.CaseView, phi=CASE_FILE),
+        # --- end suggestions
         # --- issue 8, insights: cuspid.cases.api.insights
         "insights_get": needs(Perm.InsightsView),
         # --- end insights

@@ -99,6 +99,10 @@ class AuditAction:
         PackageDownloaded = "case:package_download"
         # approvals_verify read every approved file back (a system check, counts only).
         ApprovalsVerified = "case:approvals_verify"
+        # AI suggestions (issue 9): a designer asks; the platform reports the outcome.
+        AiSuggestionRequested = "case:ai_suggest"
+        AiSuggestionReady = "case:ai_suggestion_ready"
+        AiSuggestionFailed = "case:ai_suggestion_fail"
 
     class BreakGlass(StrEnum):
         Started = "breakglass:start"
@@ -195,6 +199,9 @@ ACTION_LABELS: dict[str, str | Promise] = {
     AuditAction.Case.PackageCreated: _("Created a production package"),
     AuditAction.Case.PackageDownloaded: _("Downloaded a production package"),
     AuditAction.Case.ApprovalsVerified: _("Verified the signed approvals"),
+    AuditAction.Case.AiSuggestionRequested: _("Asked for an AI design suggestion"),
+    AuditAction.Case.AiSuggestionReady: _("Made an AI design suggestion"),
+    AuditAction.Case.AiSuggestionFailed: _("Could not make an AI design suggestion"),
     AuditAction.BreakGlass.Started: _("Started break-glass access"),
     AuditAction.BreakGlass.Accessed: _("Accessed under break-glass"),
     AuditAction.BreakGlass.Expired: _("Break-glass access expired"),

@@ -1,18 +1,20 @@
 """How a case file leaves the server: streamed, checked, under a generic name, never cached.
 
-Shared by the page (``views.attachment_download``) and the API (``attachment_download``).
+Shared by the page (``views.attachment_download``) and the API (``attachment_download``), and
+by the other stored files that leave the same way (a comparison's distances, a suggestion's
+labels).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 
 from django.http import StreamingHttpResponse
 
 from cuspid.cases.enums import FileFormat
 from cuspid.cases.models import Attachment
 from cuspid.keys.blobs import blob_chunks
+from cuspid.keys.models import EncryptedBlob
 
 EXTENSIONS: dict[str, str] = {
     FileFormat.STL_BINARY: "stl",
@@ -35,19 +37,27 @@ def download_name(attachment: Attachment) -> str:
     return f"{attachment.case.reference}-{part}.{extension}"
 
 
-def _content(attachment: Attachment) -> Iterator[bytes]:
-    # The first chunk is opened (and checked) now, so a missing or unreadable file is an
-    # error answer rather than a response cut short.
-    chunks = blob_chunks(attachment.blob)
+def blob_response(
+    blob: EncryptedBlob, *, filename: str, content_type: str
+) -> StreamingHttpResponse:
+    """A stored file's plaintext as an attachment download named ``filename``: streamed,
+    checked against its SHA-256 at the end, never cached, never sniffed.
+
+    The first chunk is opened (and checked) before the response exists, so a missing or
+    unreadable file is an error answer rather than a response cut short.
+    """
+    chunks = blob_chunks(blob)
     first = next(chunks, b"")
-    return itertools.chain([first], chunks)
-
-
-def attachment_response(attachment: Attachment) -> StreamingHttpResponse:
-    """The file's plaintext as an attachment download; its SHA-256 is checked at the end."""
-    response = StreamingHttpResponse(_content(attachment), content_type=attachment.content_type)
-    response["Content-Length"] = str(attachment.size)
-    response["Content-Disposition"] = f'attachment; filename="{download_name(attachment)}"'
+    response = StreamingHttpResponse(itertools.chain([first], chunks), content_type=content_type)
+    response["Content-Length"] = str(blob.size)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
     response["Cache-Control"] = "no-store"
     response["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+def attachment_response(attachment: Attachment) -> StreamingHttpResponse:
+    """The file's plaintext as an attachment download under its generic name."""
+    return blob_response(
+        attachment.blob, filename=download_name(attachment), content_type=attachment.content_type
+    )

@@ -108,3 +108,28 @@ class ComparisonStatus(models.TextChoices):
     PENDING = "pending", _("Computing")
     READY = "ready", _("Ready")
     FAILED = "failed", _("Failed")
+
+
+class RevisionOrigin(models.TextChoices):
+    """Who made a revision's design: a lab designer, or the design engine."""
+
+    DESIGNER = "designer", _("Designer")
+    AI = "ai", _("AI suggestion")
+
+
+class SuggestionStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting for a worker")
+    RUNNING = "running", _("Running")
+    READY = "ready", _("Ready")
+    FAILED = "failed", _("Failed")
+
+
+class SuggestionStage(models.TextChoices):
+    """Where a running AI suggestion is; the progress bar's words."""
+
+    QUEUED = "queued", _("Waiting for a worker")
+    READING = "reading", _("Reading the scans")
+    SEGMENTING = "segmenting", _("Finding and numbering the teeth")
+    PROPOSING = "proposing", _("Designing the crown")
+    SAVING = "saving", _("Saving the suggestion")
+    DONE = "done", _("Done")

@@ -222,6 +222,8 @@ class RevisionForm(forms.Form):
         max_length=MAX_NOTE_CHARS,
         widget=forms.Textarea(attrs={"rows": 4}),
     )
+    # The revision the designer starts from (an AI suggestion), carried from the link.
+    based_on = forms.UUIDField(required=False, widget=forms.HiddenInput)
 
     def uploads(self) -> list[Upload]:
         """The files of a valid form as service uploads."""

@@ -23,6 +23,9 @@ from cuspid.cases.enums import (
     Layer,
     Material,
     Priority,
+    RevisionOrigin,
+    SuggestionStage,
+    SuggestionStatus,
 )
 from cuspid.core.models import BaseModel
 from cuspid.keys.fields import EncryptedTextField, KeyOwned
@@ -114,6 +117,15 @@ class Revision(PatientSealed):
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
     note = EncryptedTextField(_("note"), blank=True, null=True)
     manifest_sha256 = models.CharField(_("manifest SHA-256"), max_length=64)
+    # An AI suggestion is a revision like any other (files, manifest, review, approval), made
+    # by the design engine on ``author``'s request.
+    origin = models.CharField(
+        _("made by"), max_length=12, choices=RevisionOrigin.choices, default=RevisionOrigin.DESIGNER
+    )
+    # The revision the designer started this one from (an AI suggestion, say), if any.
+    based_on = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ["case", "number"]
@@ -424,3 +436,55 @@ class RevisionComparison(PatientSealed):
 
     def __str__(self) -> str:
         return f"revision comparison {self.id}"
+
+
+class DesignSuggestion(PatientSealed):
+    """One run of the design engine on a case's scans, asked for by a lab designer.
+
+    A worker segments the prepared jaw's scan and proposes a crown for each of the case's
+    teeth in that jaw; the result is a revision marked ``RevisionOrigin.AI`` (the crowns, the
+    proposal layer). ``labels`` holds the segmentation for the viewer (one unsigned byte per
+    vertex of ``scan`` in the browser loader's order: 0 gingiva, else the FDI number), owned
+    by the patient; ``report`` the engine's figures (no PHI: numbers and codes). ``progress``
+    and ``stage`` are what the page shows while it runs; ``attempts`` counts runs started
+    (a failed run is tried once more, then the suggestion is failed with ``error``).
+    """
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="suggestions")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    scan = models.ForeignKey(Attachment, on_delete=models.PROTECT, related_name="+")
+    antagonist = models.ForeignKey(
+        Attachment, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    teeth = models.JSONField(default=list)
+    status = models.CharField(
+        max_length=8, choices=SuggestionStatus.choices, default=SuggestionStatus.PENDING
+    )
+    stage = models.CharField(
+        max_length=12, choices=SuggestionStage.choices, default=SuggestionStage.QUEUED
+    )
+    progress = models.PositiveSmallIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.CharField(max_length=32, blank=True)
+    revision = models.OneToOneField(
+        Revision, on_delete=models.PROTECT, null=True, blank=True, related_name="suggestion"
+    )
+    labels = models.OneToOneField(
+        EncryptedBlob, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    report = models.JSONField(null=True, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(progress__lte=100), name="cases_suggestion_progress_percent"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"design suggestion {self.id}"

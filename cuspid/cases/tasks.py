@@ -1,4 +1,4 @@
-"""Case background work: computing the distance map of a large revision comparison."""
+"""Case background work: a large revision comparison's distance map; an AI suggestion."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from uuid import UUID
 from celery import shared_task
 
 from cuspid.cases.services.compare import SYSTEM_REASON, comparison_compute
+from cuspid.cases.services.suggestions import SYSTEM_REASON as SUGGESTION_REASON
+from cuspid.cases.services.suggestions import suggestion_run
 from cuspid.core.actors import SystemActor
 
 
@@ -22,3 +24,17 @@ def comparison_compute_task(comparison_id: str) -> str:
         actor=SystemActor(reason=SYSTEM_REASON), comparison_id=UUID(comparison_id)
     )
     return "missing" if comparison is None else comparison.status
+
+
+@shared_task(name="cases.suggestion_run", max_retries=1)
+def suggestion_run_task(suggestion_id: str) -> str:
+    """Run one AI suggestion; returns its status (``missing`` when it is gone).
+
+    Idempotent: a suggestion already ready or failed is left alone. The first failed attempt
+    raises ``SuggestionRetry`` (leaving it pending), and the task's base class retries it once
+    with backoff; the second attempt's failure marks it failed.
+    """
+    suggestion = suggestion_run(
+        actor=SystemActor(reason=SUGGESTION_REASON), suggestion_id=UUID(suggestion_id)
+    )
+    return "missing" if suggestion is None else suggestion.status

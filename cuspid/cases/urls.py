@@ -8,6 +8,7 @@ from cuspid.cases.views import (
     packages,
     review,
     review_links,
+    suggestions,
     viewer,
 )
 
@@ -35,3 +36,6 @@ urlpatterns += [
     *compare.urlpatterns,
     *insights.urlpatterns,
 ]
+
+# AI suggestions (issue 9).
+urlpatterns += suggestions.urlpatterns

@@ -20,8 +20,10 @@ import random
 from dataclasses import dataclass
 from typing import Final
 
+import numpy as np
+
 from cuspid.cases.approvals import CURRENT_STATEMENT_VERSION
-from cuspid.cases.enums import CaseType, Material, Priority, TimelineEntry
+from cuspid.cases.enums import CaseType, Layer, Material, Priority, TimelineEntry
 from cuspid.cases.models import Case, CaseEvent, Revision
 from cuspid.cases.services import (
     CaseDetails,
@@ -36,6 +38,8 @@ from cuspid.cases.services.approvals import revision_approve
 from cuspid.cases.teeth import parse_teeth
 from cuspid.cases.workflow import Action, State
 from cuspid.core import clock
+from cuspid.design.mesh import Mesh, stl_bytes
+from cuspid.design.synth_prep import synth_preparation
 from cuspid.patients.models import Patient
 from cuspid.patients.selectors import PatientSearch, patient_list_for
 from cuspid.patients.services import PatientDetails, patient_create
@@ -43,6 +47,9 @@ from cuspid.tenancy.actor import Actor
 from cuspid.tenancy.enums import ConnectionStatus, Role
 from cuspid.tenancy.models import LabConnection, Membership, Organization
 from cuspid.web.demo_scans import CROWN_CLEARANCE, Jaw, arch_stl, crown_stl
+
+#: The size of a demo prepared-jaw scan: what an intraoral scanner's export decimates to.
+PREPARED_SCAN_VERTICES: Final = 60_000
 
 
 @dataclass(frozen=True)
@@ -129,6 +136,9 @@ class DemoCase:
     notes: str
     rush: bool = False
     reason: str = ""  # why it was declined, sent back or cancelled
+    # A tooth prepared for a crown: the scans are then the design engine's synthetic
+    # preparation of it and the opposing jaw (``scans`` names the two jaws, prepared first).
+    prepared_tooth: int | None = None
 
 
 PATIENTS: Final = (
@@ -169,14 +179,15 @@ CASES: Final = (
     DemoCase(
         State.ACCEPTED,
         patient=2,
-        case_type=CaseType.IMPLANT_CROWN,
-        teeth=(46,),
+        case_type=CaseType.CROWN,
+        teeth=(36,),
         material=Material.ZIRCONIA,
         shade="A3",
         due_in_days=10,
-        scans=("lower",),
+        scans=("lower", "upper"),
         rush=True,
-        notes="Screw-retained on a 4.1 mm platform; scan body in place.",
+        notes="Full-contour crown; chamfer margin, 1.5 mm occlusal reduction.",
+        prepared_tooth=36,
     ),
     DemoCase(
         State.IN_DESIGN,
@@ -361,6 +372,30 @@ def _scan(seed: int, jaw: Jaw, filename: str) -> Upload:
     return Upload(file=io.BytesIO(arch_stl(seed, jaw=jaw, bite=jaw == "upper")), filename=filename)
 
 
+def _prepared_scans(seed: int, tooth: int, jaws: tuple[Jaw, ...]) -> list[Upload]:
+    """The design engine's synthetic preparation of ``tooth`` and the opposing jaw, in
+    occlusion, as the prepared and opposing scans (what "Request AI suggestion" works on)."""
+    prep = synth_preparation(seed, tooth, target_vertices=PREPARED_SCAN_VERTICES, pose=False)
+    prepared, opposing = jaws
+    # The generator's frame has +z towards the feet; the viewer's is +z up with the incisors
+    # towards +y: a half turn about y (a rotation, so the faces keep their winding).
+    upright = np.array([-1.0, 1.0, -1.0])
+    return [
+        Upload(
+            file=io.BytesIO(stl_bytes(Mesh(prep.scan.vertices * upright, prep.scan.faces))),
+            filename=f"{prepared}-arch-scan-prepared.stl",
+            layer=Layer.PREPARED,
+        ),
+        Upload(
+            file=io.BytesIO(
+                stl_bytes(Mesh(prep.antagonist.vertices * upright, prep.antagonist.faces))
+            ),
+            filename=f"{opposing}-arch-scan.stl",
+            layer=Layer.ANTAGONIST,
+        ),
+    ]
+
+
 def _design(seed: int, jaw: Jaw, number: int, filename: str) -> Upload:
     """A crown over a first molar of the case's prepared scan (made from ``seed``); each
     revision a little further out, so comparing two revisions shows a difference."""
@@ -438,12 +473,15 @@ def _case(
             notes=spec.notes,
         ),
     )
-    for index, jaw in enumerate(spec.scans):
-        attachment_add(
-            actor=actor,
-            case=case,
-            upload=_scan(seed + index, jaw, f"{jaw}-arch-scan.stl"),
-        )
+    uploads = (
+        _prepared_scans(seed, spec.prepared_tooth, spec.scans)
+        if spec.prepared_tooth is not None
+        else [
+            _scan(seed + index, jaw, f"{jaw}-arch-scan.stl") for index, jaw in enumerate(spec.scans)
+        ]
+    )
+    for upload in uploads:
+        attachment_add(actor=actor, case=case, upload=upload)
     for step in steps:
         case = _take(step, case, spec, seed, members, lab)
     _spread_timeline(case, seed)

@@ -7,7 +7,8 @@
 //   <script type="application/json"> (Django's json_script) holding
 //     { "meshes": [{ "id", "url", "layer", "label", "faces", "bytes", "format"? }],
 //       "canPin": bool,
-//       "colorMap": null | { "meshId", "url", "maxMm" } }
+//       "colorMap": null | { "meshId", "url", "maxMm" },
+//       "labelMap": null | { "meshId", "url" } }
 //   built by cuspid.cases.views.viewer.viewer_config(). `data-worker-url` is the mesh worker;
 //   `data-msg-*` attributes hold the translated messages.
 // * Meshes are fetched with the session cookie, with a progress bar in bytes, and parsed in a
@@ -28,6 +29,10 @@
 //   attribute in loader order (a binary STL: three per facet, in file order), drawn on a
 //   blue-white-red scale clamped at +/- maxMm, with a legend. (The viewer welds an STL's
 //   repeated corners into shared vertices; its index maps the file's corner order onto them.)
+// * labelMap: one unsigned byte per vertex of that mesh in loader order (as colorMap), 0 for
+//   gingiva, otherwise the tooth's FDI number: each tooth painted its own colour
+//   (teethcolors.js), the teeth found listed in a legend; the element gets
+//   `data-label-map="true"` (or "error").
 // * Keyboard, with the view focused: arrow keys turn it, Shift + arrows move it, + and -
 //   zoom, 0 or Home resets; Escape (anywhere) leaves measuring or pin placing.
 import { Viewer } from "./viewer.js";

@@ -31,6 +31,7 @@ import {
 import { OrbitControls } from "three/addons/controls/OrbitControls.js";
 
 import { vertexColors } from "./colormap.js";
+import { labelColors, teethPresent, toothColor } from "./teethcolors.js";
 import { download, downloadAndParse, meshParser } from "./load.js";
 
 // The colour of each layer; the swatches in viewer.css (.viewer-swatch-<layer>) match.
@@ -331,6 +332,7 @@ export class Viewer {
     this.waitingForFirstFrame = true;
     this.requestRender();
     if (this.config.colorMap) this.loadColorMap(this.config.colorMap);
+    if (this.config.labelMap) this.loadLabelMap(this.config.labelMap);
   }
 
   addMesh(entry, data) {
@@ -859,33 +861,40 @@ export class Viewer {
 
   // --- colour map -----------------------------------------------------------------------------
 
+  // Values given per vertex of the file in loader order, as the mesh's own vertices: an STL
+  // the viewer welded gets one value per corner of the file's facets, and each welded vertex
+  // takes its corners' value (the same point, so the same value).
+  perVertex(mesh, values, ArrayType) {
+    const geometry = mesh.geometry;
+    const count = geometry.attributes.position.count;
+    if (mesh.userData.welded && values.length === geometry.index.count) {
+      const perVertex = new ArrayType(count);
+      const index = geometry.index.array;
+      for (let corner = 0; corner < index.length; corner += 1) {
+        perVertex[index[corner]] = values[corner];
+      }
+      return perVertex;
+    }
+    if (values.length !== count) {
+      throw new Error(`the map has ${values.length} values for ${count} vertices`);
+    }
+    return values;
+  }
+
+  paint(mesh, colors) {
+    mesh.geometry.setAttribute("color", new BufferAttribute(colors, 3));
+    mesh.material.vertexColors = true;
+    mesh.material.color.set(0xffffff);
+    mesh.material.needsUpdate = true;
+  }
+
   async loadColorMap({ meshId, url, maxMm }) {
     const mesh = this.meshes.get(meshId);
     if (!mesh) return;
     try {
       const buffer = await download(url, 0, () => {});
-      const distances = new Float32Array(buffer);
-      const geometry = mesh.geometry;
-      const count = geometry.attributes.position.count;
-      let perVertex = distances;
-      if (mesh.userData.welded && distances.length === geometry.index.count) {
-        // Given per corner of the file's facets: each welded vertex takes its corners' value
-        // (the same point, so the same distance).
-        perVertex = new Float32Array(count);
-        const index = geometry.index.array;
-        for (let corner = 0; corner < index.length; corner += 1) {
-          perVertex[index[corner]] = distances[corner];
-        }
-      } else if (distances.length !== count) {
-        throw new Error(`colour map has ${distances.length} values for ${count} vertices`);
-      }
-      geometry.setAttribute(
-        "color",
-        new BufferAttribute(vertexColors(perVertex, maxMm, srgbToLinear), 3),
-      );
-      mesh.material.vertexColors = true;
-      mesh.material.color.set(0xffffff);
-      mesh.material.needsUpdate = true;
+      const distances = this.perVertex(mesh, new Float32Array(buffer), Float32Array);
+      this.paint(mesh, vertexColors(distances, maxMm, srgbToLinear));
       this.showLegend(maxMm);
       this.root.dataset.colorMap = "true";
       this.requestRender();
@@ -893,6 +902,40 @@ export class Viewer {
       console.error("cuspid viewer:", error);
       this.root.dataset.colorMap = "error";
     }
+  }
+
+  async loadLabelMap({ meshId, url }) {
+    const mesh = this.meshes.get(meshId);
+    if (!mesh) return;
+    try {
+      const buffer = await download(url, 0, () => {});
+      const labels = this.perVertex(mesh, new Uint8Array(buffer), Uint8Array);
+      this.paint(mesh, labelColors(labels, srgbToLinear));
+      this.showTeethLegend(teethPresent(labels));
+      this.root.dataset.labelMap = "true";
+      this.requestRender();
+    } catch (error) {
+      console.error("cuspid viewer:", error);
+      this.root.dataset.labelMap = "error";
+    }
+  }
+
+  showTeethLegend(teeth) {
+    const legend = this.root.querySelector("[data-viewer-teeth]");
+    const list = this.root.querySelector("[data-viewer-teeth-list]");
+    if (!legend || !list) return;
+    list.replaceChildren(
+      ...teeth.map((tooth) => {
+        const item = document.createElement("li");
+        const swatch = document.createElement("span");
+        swatch.className = "viewer-swatch";
+        const [r, g, b] = toothColor(tooth);
+        swatch.style.backgroundColor = `rgb(${Math.round(r * 255)}, ${Math.round(g * 255)}, ${Math.round(b * 255)})`;
+        item.append(swatch, document.createTextNode(String(tooth)));
+        return item;
+      }),
+    );
+    legend.hidden = false;
   }
 
   showLegend(maxMm) {

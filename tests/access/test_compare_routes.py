@@ -17,13 +17,11 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import pytest
-from django.db.models import Max
 from django.test import Client
 from django.urls import resolve, reverse
 from pytest_django.fixtures import Settings
@@ -32,17 +30,23 @@ from cuspid.access import routes
 from cuspid.access.matrix import AccessRole, permissions_of
 from cuspid.access.permissions import Perm
 from cuspid.accounts.models import User
-from cuspid.audit.actions import AuditAction
 from cuspid.audit.enums import Outcome
-from cuspid.audit.models import AuditEvent
 from cuspid.cases.models import RevisionComparison
 from cuspid.cases.services.compare import comparison_request
 from cuspid.keys.models import EncryptedBlob
 from cuspid.tenancy.enums import Role
 from cuspid.tenancy.models import Membership, Organization
-from tests.access.bodies import normalised as _normalised
-from tests.factories import make_lab, make_lab_connection
-from tests.factories.cases import actor_of, make_patient, transition
+from tests.access.route_audit import (
+    Caller,
+    People,
+    check_one_event,
+    events_since,
+    last_sequence,
+    member_for,
+    people_of,
+    refusal_problems,
+)
+from tests.factories.cases import actor_of, transition
 from tests.factories.compare import case_with_revisions, sphere_stl, use_blob_dir
 
 MemberOf = Callable[[Organization, Role], Membership]
@@ -147,13 +151,7 @@ def test_every_row_reaches_the_route_it_names() -> None:
 
 @dataclass(frozen=True, slots=True)
 class Scenario:
-    clinician: Membership
-    staff: Membership
-    admin: Membership
-    patient_member: Membership
-    designer: Membership
-    other_clinician: Membership
-    unconnected_designer: Membership
+    people: People
     shared: Ids
     withdrawn: Ids
     reference: str
@@ -164,8 +162,10 @@ def _blob_store(settings: Settings, tmp_path: Path) -> None:
     use_blob_dir(settings, tmp_path)
 
 
-def _compared(clinician: Membership, designer: Membership, lab: Organization) -> Ids:
-    made = case_with_revisions(clinician, designer, lab, [sphere_stl(2, 10.0), sphere_stl(2, 10.2)])
+def _compared(people: People, lab: Organization) -> Ids:
+    clinician = people.clinician
+    meshes = [sphere_stl(2, 10.0), sphere_stl(2, 10.2)]
+    made = case_with_revisions(clinician, people.designer, lab, meshes)
     older, newer = made.revisions
     comparison = comparison_request(actor=actor_of(clinician), revision=newer, baseline=older)
     return Ids(newer.id, older.id, comparison.id)
@@ -175,36 +175,14 @@ def _compared(clinician: Membership, designer: Membership, lab: Organization) ->
 def scenario(
     clinic: Organization, other_clinic: Organization, lab: Organization, member_of: MemberOf
 ) -> Scenario:
-    """Clinic A and its people, connected to lab L; clinic B; lab M, unconnected. Two cases
-    of one patient with two revisions compared; the second then withdrawn from L."""
-    make_lab_connection(clinic=clinic, lab=lab)
-    clinician = member_of(clinic, Role.CLINICIAN)
-    designer = member_of(lab, Role.DESIGNER)
-    make_patient(clinician, given_name=GIVEN, family_name=FAMILY)
-    shared = _compared(clinician, designer, lab)
-    withdrawn = _compared(clinician, designer, lab)
+    """Two cases of one patient with two revisions compared; the second then withdrawn from
+    the lab."""
+    people = people_of(clinic, other_clinic, lab, member_of, given_name=GIVEN, family_name=FAMILY)
+    shared, withdrawn = _compared(people, lab), _compared(people, lab)
     case = RevisionComparison.objects.get(id=withdrawn.comparison_id).case
-    transition(clinician, case, "revoke_share")
-    return Scenario(
-        clinician=clinician,
-        staff=member_of(clinic, Role.STAFF),
-        admin=member_of(clinic, Role.ORG_ADMIN),
-        patient_member=member_of(clinic, Role.PATIENT),
-        designer=designer,
-        other_clinician=member_of(other_clinic, Role.CLINICIAN),
-        unconnected_designer=member_of(make_lab(name="Distant Lab"), Role.DESIGNER),
-        shared=shared,
-        withdrawn=withdrawn,
-        reference=RevisionComparison.objects.get(id=shared.comparison_id).case.reference,
-    )
-
-
-def _last() -> int:
-    return int(AuditEvent.objects.aggregate(n=Max("sequence"))["n"] or 0)
-
-
-def _events_since(mark: int) -> list[AuditEvent]:
-    return list(AuditEvent.objects.filter(sequence__gt=mark).order_by("sequence"))
+    transition(people.clinician, case, "revoke_share")
+    reference = RevisionComparison.objects.get(id=shared.comparison_id).case.reference
+    return Scenario(people=people, shared=shared, withdrawn=withdrawn, reference=reference)
 
 
 def _snapshot() -> tuple[object, ...]:
@@ -214,84 +192,29 @@ def _snapshot() -> tuple[object, ...]:
     )
 
 
-def _one_event(
-    problems: list[str],
-    route: Route,
-    events: list[AuditEvent],
-    membership: Membership,
-    outcome: Outcome,
-    subject: str,
-) -> None:
-    action = AuditAction.Record.Read if route.read() else AuditAction.Record.WriteDenied
-    if len(events) != 1:
-        problems.append(f"{route.label}: {[e.action for e in events]}, expected one event")
-        return
-    [event] = events
-    seen = (event.action, event.outcome, event.actor_user_id, event.subject_patient)
-    wanted = (str(action), str(outcome), membership.user.pk, subject)
-    if seen != wanted:
-        problems.append(f"{route.label}: audit event {seen}, expected {wanted}")
-    if event.data_type != route.rule.phi_data_type:
-        problems.append(f"{route.label}: data type {event.data_type!r}")
-
-
 # --- refusals --------------------------------------------------------------------------------
-
-
-class Caller(StrEnum):
-    OTHER_CLINIC = "other clinic's clinician"
-    UNCONNECTED_LAB = "unconnected lab's designer"
-    REVOKED_LAB = "connected lab's designer, case withdrawn"
-    PATIENT = "clinic's patient-role member"
-    ADMIN = "clinic's admin"
-
-
-def _caller(scenario: Scenario, caller: Caller) -> tuple[Membership, Ids]:
-    membership = {
-        Caller.OTHER_CLINIC: scenario.other_clinician,
-        Caller.UNCONNECTED_LAB: scenario.unconnected_designer,
-        Caller.REVOKED_LAB: scenario.designer,
-        Caller.PATIENT: scenario.patient_member,
-        Caller.ADMIN: scenario.admin,
-    }[caller]
-    return membership, scenario.withdrawn if caller == Caller.REVOKED_LAB else scenario.shared
 
 
 @pytest.mark.parametrize("caller", list(Caller), ids=lambda c: c.name.lower())
 def test_a_foreign_caller_is_refused_on_every_compare_route_and_audited(
     caller: Caller, scenario: Scenario, signed_in: SignedIn
 ) -> None:
-    membership, ids = _caller(scenario, caller)
+    membership = member_for(scenario.people, caller)
+    ids = scenario.withdrawn if caller == Caller.REVOKED_LAB else scenario.shared
     holds = Perm.CaseView in permissions_of(AccessRole(membership.role))
     assert holds == (caller not in (Caller.PATIENT, Caller.ADMIN))
     expected = 404 if holds else 403
     client = signed_in(membership.user)
-    problems: list[str] = []
-    for route in ROUTES:
-        before, mark = _snapshot(), _last()
-        response = _send(client, route, ids)
-        body = response.getvalue() if response.streaming else response.content
-        events = _events_since(mark)
-        if _snapshot() != before:
-            problems.append(f"{route.label}: the request changed something")
-        if response.status_code != expected:
-            problems.append(f"{route.label}: {response.status_code}, expected {expected}")
-            continue
-        if response.get("Content-Type", "").startswith("application/octet-stream"):
-            problems.append(f"{route.label}: the distances left")
-        for value in (GIVEN, FAMILY, scenario.reference):
-            if value in body.decode(errors="replace"):
-                problems.append(f"{route.label}: the answer shows {value}")
-        _one_event(problems, route, events, membership, Outcome.DENIED, "")
-        # The same answer as for an id that exists nowhere.
-        absent_ids = replace(ids, **{route.names: uuid.uuid4()})
-        absent = _send(client, route, absent_ids)
-        requested = str(getattr(ids, route.names))
-        same = _normalised(absent.content, str(getattr(absent_ids, route.names))) == (
-            _normalised(body, requested)
-        )
-        if absent.status_code != expected or not same:
-            problems.append(f"{route.label}: answers a foreign id unlike an absent one")
+    problems = refusal_problems(
+        client,
+        membership,
+        ROUTES,
+        ids,
+        send=_send,
+        snapshot=_snapshot,
+        expected=lambda route: expected,
+        secrets=(GIVEN, FAMILY, scenario.reference),
+    )
     assert problems == []
 
 
@@ -299,7 +222,7 @@ def test_a_baseline_the_caller_cannot_see_answers_like_an_absent_one(
     scenario: Scenario, signed_in: SignedIn
 ) -> None:
     # The clinic's own revision against the withdrawn case's: the lab sees only one of them.
-    client = signed_in(scenario.designer.user)
+    client = signed_in(scenario.people.designer.user)
     mixed = replace(scenario.shared, baseline_id=scenario.withdrawn.baseline_id)
     absent = replace(scenario.shared, baseline_id=uuid.uuid4())
     for route in ROUTES:
@@ -318,20 +241,20 @@ def test_a_baseline_the_caller_cannot_see_answers_like_an_absent_one(
 def test_the_case_owners_reach_every_compare_route_and_reads_are_audited(
     role: str, scenario: Scenario, signed_in: SignedIn
 ) -> None:
-    membership: Membership = getattr(scenario, role)
+    membership: Membership = getattr(scenario.people, role)
     client = signed_in(membership.user)
     patient_id = str(RevisionComparison.objects.get(id=scenario.shared.comparison_id).patient_id)
     problems: list[str] = []
     for route in ROUTES:
-        mark = _last()
+        mark = last_sequence()
         response = _send(client, route, scenario.shared)
         body = response.getvalue() if response.streaming else response.content
         if not 200 <= response.status_code < 400:
             problems.append(f"{route.label}: {response.status_code}")
             continue
-        records = [e for e in _events_since(mark) if e.action.startswith("record:")]
+        records = [e for e in events_since(mark) if e.action.startswith("record:")]
         if route.read():
-            _one_event(problems, route, records, membership, Outcome.ALLOWED, patient_id)
+            check_one_event(problems, route, records, membership, Outcome.ALLOWED, patient_id)
         elif records:
             problems.append(f"{route.label}: a request recorded {[e.action for e in records]}")
         if role == "designer" and (GIVEN.encode() in body or FAMILY.encode() in body):

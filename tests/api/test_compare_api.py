@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from cuspid.cases.tasks import comparison_compute_task
 from cuspid.tenancy.enums import Role
 from cuspid.tenancy.models import Membership, Organization
 from tests.factories import make_lab_connection
-from tests.factories.cases import make_patient
+from tests.factories.cases import Team, make_patient
 from tests.factories.compare import (
     Compared,
     break_mesh,
@@ -42,20 +41,6 @@ GIVEN, FAMILY = "Zebulon", "Quixley"
 @pytest.fixture(autouse=True)
 def _blob_store(settings: Settings, tmp_path: Path) -> None:
     use_blob_dir(settings, tmp_path)
-
-
-@dataclass(frozen=True, slots=True)
-class Team:
-    clinic: Organization
-    lab: Organization
-    clinician: Membership
-    designer: Membership
-
-
-@pytest.fixture
-def team(clinic: Organization, lab: Organization, member_of: MemberOf) -> Team:
-    make_lab_connection(clinic=clinic, lab=lab)
-    return Team(clinic, lab, member_of(clinic, Role.CLINICIAN), member_of(lab, Role.DESIGNER))
 
 
 def _case(team: Team, meshes: list[bytes]) -> Compared:

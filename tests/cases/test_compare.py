@@ -13,13 +13,11 @@ import json
 import re
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from django.core.files.storage import storages
 from django.db.models import Max
 from django.test import Client
 from django.urls import reverse
@@ -53,13 +51,14 @@ from cuspid.keys.blobs import blob_chunks
 from cuspid.keys.models import OwnerKind
 from cuspid.tenancy.enums import Role
 from cuspid.tenancy.models import Membership, Organization
-from tests.factories import make_lab, make_lab_connection
-from tests.factories.cases import actor_of, transition
+from tests.factories import make_lab
+from tests.factories.cases import Team, actor_of, transition
 from tests.factories.compare import (
     Compared,
     break_mesh,
     case_with_revisions,
     large_arch_stl,
+    lose_stored_file,
     proposal_of,
     sphere_stl,
     use_blob_dir,
@@ -74,25 +73,6 @@ SYSTEM = SystemActor(reason=SYSTEM_REASON)
 @pytest.fixture(autouse=True)
 def _blob_store(settings: Settings, tmp_path: Path) -> None:
     use_blob_dir(settings, tmp_path)
-
-
-@dataclass(frozen=True, slots=True)
-class Team:
-    clinic: Organization
-    lab: Organization
-    clinician: Membership
-    designer: Membership
-
-
-@pytest.fixture
-def team(clinic: Organization, lab: Organization, member_of: MemberOf) -> Team:
-    make_lab_connection(clinic=clinic, lab=lab)
-    return Team(
-        clinic=clinic,
-        lab=lab,
-        clinician=member_of(clinic, Role.CLINICIAN),
-        designer=member_of(lab, Role.DESIGNER),
-    )
 
 
 @pytest.fixture
@@ -285,7 +265,7 @@ def test_a_crashed_task_leaves_the_comparison_pending_for_its_retry(
         )
     mesh = proposal_of(older)
     content = b"".join(blob_chunks(mesh.blob))
-    _lose_stored_file(mesh)
+    lose_stored_file(mesh)
     with pytest.raises(FileNotFoundError):
         comparison_compute_task(str(comparison.id))
     assert _reloaded(comparison).status == ComparisonStatus.PENDING
@@ -294,18 +274,11 @@ def test_a_crashed_task_leaves_the_comparison_pending_for_its_retry(
     assert comparison_compute_task(str(comparison.id)) == ComparisonStatus.READY
 
 
-def _lose_stored_file(attachment: Attachment) -> None:
-    storage = storages["blobs"]
-    for name in (f"tmp/{attachment.blob_id}", f"blobs/{attachment.blob_id}"):
-        if storage.exists(name):
-            storage.delete(name)
-
-
 def test_a_crash_in_the_request_queues_the_comparison_for_a_worker(
     team: Team, spheres: Compared, django_capture_on_commit_callbacks: Capture
 ) -> None:
     older, newer = spheres.revisions
-    _lose_stored_file(proposal_of(newer))
+    lose_stored_file(proposal_of(newer))
     with django_capture_on_commit_callbacks() as callbacks:
         comparison = comparison_request(
             actor=actor_of(team.clinician), revision=newer, baseline=older

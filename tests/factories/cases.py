@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from cuspid.cases.models import Attachment, Case, Revision
 from cuspid.cases.services import (
@@ -109,3 +110,13 @@ def make_revision(membership: Membership, case: Case, note: str = "First proposa
 
 def first_scan(case: Case) -> Attachment:
     return Attachment.objects.filter(case=case, revision__isnull=True).order_by("created_at")[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Team:
+    """A clinic connected to a lab, with a clinician and a designer (the ``team`` fixture)."""
+
+    clinic: Organization
+    lab: Organization
+    clinician: Membership
+    designer: Membership

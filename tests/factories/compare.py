@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from django.core.files.storage import storages
 from numpy.typing import NDArray
 
 from cuspid.cases.enums import Layer
@@ -130,6 +131,14 @@ def use_blob_dir(settings: Any, tmp_path: Path) -> None:
             "OPTIONS": {"location": str(location)},
         },
     }
+
+
+def lose_stored_file(attachment: Attachment) -> None:
+    """Delete the file's stored bytes, as a lost disk would (the row stays)."""
+    storage = storages["blobs"]
+    for name in (f"tmp/{attachment.blob_id}", f"blobs/{attachment.blob_id}"):
+        if storage.exists(name):
+            storage.delete(name)
 
 
 def break_mesh(attachment: Attachment, content: bytes = b"\x00" * 83) -> None:

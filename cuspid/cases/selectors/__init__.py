@@ -62,11 +62,12 @@ def attachment_list_for(*, case: Case) -> QuerySet[Attachment]:
 
 
 def revision_list_for(*, case: Case) -> QuerySet[Revision]:
-    """Every design revision of a visible case, newest first, with its files."""
+    """Every design revision of a visible case, newest first, with its files and the
+    revision it started from."""
     files = Attachment.objects.order_by("created_at", "id")
     return (
         Revision.objects.filter(case=case)
-        .select_related("author", "organization")
+        .select_related("author", "organization", "based_on")
         .prefetch_related(Prefetch("files", queryset=files))
         .order_by("-number")
     )

@@ -30,6 +30,7 @@ from cuspid.cases.enums import (
     Layer,
     Material,
     Priority,
+    RevisionOrigin,
     TimelineEntry,
 )
 from cuspid.cases.errors import InvalidTransition
@@ -468,7 +469,12 @@ def _attachment_store(
 
 
 def revision_create(
-    *, actor: Actor, case: Case, uploads: Sequence[Upload], note: str = ""
+    *,
+    actor: Actor,
+    case: Case,
+    uploads: Sequence[Upload],
+    note: str = "",
+    based_on: Revision | None = None,
 ) -> Revision:
     """Upload design revision n+1 of a case shared with the actor's lab.
 
@@ -477,11 +483,14 @@ def revision_create(
     The revision records its files' hashes and a manifest SHA-256 over them, and never
     changes afterwards. Raises PermissionDenied without ``Perm.DesignEdit`` or from the
     clinic's side, InvalidInput without files or with too many, InvalidTransition unless the
-    case is accepted, in design or has changes requested. Audits
+    case is accepted, in design or has changes requested; InvalidInput when ``based_on`` (the
+    revision the designer started from, an AI suggestion say) is not one of the case's. Audits
     ``AuditAction.Case.RevisionCreated`` (and ``DesignStarted`` when it starts the design).
     """
     require(actor, Perm.DesignEdit, case)
     _require_side(actor, case, Side.LAB)
+    if based_on is not None and based_on.case_id != case.id:
+        raise InvalidInput("A revision can only start from another revision of its case.")
     if not uploads:
         raise InvalidInput("Add at least one design file.")
     if len(uploads) > MAX_FILES_PER_REVISION:
@@ -495,7 +504,8 @@ def revision_create(
             inspected.append(
                 (inspect_upload(upload.file, allowed=REVISION_FILE_KINDS), upload.filename)
             )
-        return _revision_store(actor, case, inspected, note.strip())
+        with transaction.atomic(durable=True):
+            return revision_store(actor, case, inspected, note.strip(), based_on=based_on)
     finally:
         for item, _name in inspected:
             item.stored.close()
@@ -512,10 +522,19 @@ def _revisions_open(case: Case) -> None:
         )
 
 
-@transaction.atomic(durable=True)
-def _revision_store(
-    actor: Actor, case: Case, inspected: list[tuple[InspectedFile, str]], note: str
+@transaction.atomic
+def revision_store(
+    actor: Actor,
+    case: Case,
+    inspected: list[tuple[InspectedFile, str]],
+    note: str,
+    *,
+    origin: RevisionOrigin = RevisionOrigin.DESIGNER,
+    based_on: Revision | None = None,
 ) -> Revision:
+    """Store checked files as the case's next revision (``revision_create``'s transaction;
+    the AI suggestion's too, with ``origin=AI``, inside its own). Checks permission, side and
+    workflow again under the case's lock; audits and records the timeline entry."""
     require(actor, Perm.DesignEdit, case)
     case = _locked(case)
     _require_side(actor, case, Side.LAB)
@@ -532,6 +551,8 @@ def _revision_store(
         organization=actor.organization,
         note=note or None,
         manifest_sha256=manifest_sha256(files),
+        origin=origin,
+        based_on=based_on,
     )
     revision.save()
     for item, name in inspected:

@@ -39,8 +39,8 @@ from cuspid.cases.forms import (
     CaseTransitionForm,
     RevisionForm,
 )
-from cuspid.cases.models import Attachment, Case, CaseEvent
-from cuspid.cases.policies import access_attachment, access_case, side_of
+from cuspid.cases.models import Attachment, Case, CaseEvent, Revision
+from cuspid.cases.policies import access_attachment, access_case, access_revision, side_of
 from cuspid.cases.selectors import (
     attachment_list_for,
     case_count_by_status,
@@ -57,6 +57,7 @@ from cuspid.cases.services import (
     case_update,
     revision_create,
 )
+from cuspid.cases.views import suggestions
 from cuspid.cases.workflow import Action, Side, State
 from cuspid.core.errors import (
     CuspidError,
@@ -437,6 +438,7 @@ def case_detail(request: HttpRequest, case_id: UUID) -> HttpResponse:
         and state in workflow.REVISIONS_OPEN
         and isinstance(actor, Actor)
         and can(actor, Perm.DesignEdit, case),
+        **suggestions.case_panel_context(actor, case),
     }
     return render(request, "cases/case_detail.html", context)
 
@@ -480,6 +482,21 @@ def case_transition_page(request: HttpRequest, case_id: UUID) -> HttpResponse:
     return redirect("cases:case_detail", case_id=case.id)
 
 
+def _starting_revision(actor: RouteActor, case: Case, value: str | None) -> Revision | None:
+    """The case's revision named by the form's ``based_on`` (404 for another case's or one
+    the actor cannot see; nothing for an empty or malformed value)."""
+    try:
+        revision_id = UUID(value) if value else None
+    except ValueError:
+        return None
+    if revision_id is None:
+        return None
+    revision = access_revision(actor, revision_id)
+    if revision.case_id != case.id:
+        raise NotFound
+    return revision
+
+
 @require_http_methods(["GET", "POST"])
 def revision_new(request: HttpRequest, case_id: UUID) -> HttpResponse:
     actor = acting_actor(request)
@@ -489,14 +506,20 @@ def revision_new(request: HttpRequest, case_id: UUID) -> HttpResponse:
     if side_of(actor, case) != Side.LAB:
         raise PermissionDenied
     status = 200
-    form = RevisionForm()
+    form = RevisionForm(initial={"based_on": request.GET.get("based_on", "")})
+    named = request.POST.get("based_on") or request.GET.get("based_on")
+    based_on = _starting_revision(actor, case, named)
     if request.method == "POST":
         member = member_of(actor)
         try:
             form = RevisionForm(request.POST, request.FILES)
             if form.is_valid():
                 revision = revision_create(
-                    actor=member, case=case, uploads=form.uploads(), note=form.cleaned_data["note"]
+                    actor=member,
+                    case=case,
+                    uploads=form.uploads(),
+                    note=form.cleaned_data["note"],
+                    based_on=based_on,
                 )
                 messages.success(
                     request, _("Revision %(number)s uploaded.") % {"number": revision.number}
@@ -511,6 +534,8 @@ def revision_new(request: HttpRequest, case_id: UUID) -> HttpResponse:
     context = {
         "form": form,
         "case": case,
+        "based_on": based_on,
+        "based_on_files": list(based_on.files.order_by("created_at", "id")) if based_on else [],
         "revision_count": case.revisions.count(),
         "max_upload_bytes": settings.CUSPID_MAX_UPLOAD_BYTES,
     }

@@ -16,7 +16,6 @@ only looks at those that exist.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from typing import cast
 from uuid import UUID
@@ -34,6 +33,7 @@ from cuspid.access.enforce import RouteActor, acting_actor, member_of
 from cuspid.access.interceptor import note_subject_patient
 from cuspid.access.permissions import Perm
 from cuspid.access.policy import require
+from cuspid.cases.downloads import blob_response
 from cuspid.cases.enums import ComparisonStatus
 from cuspid.cases.models import Attachment, Revision, RevisionComparison
 from cuspid.cases.policies import access_revision
@@ -47,7 +47,6 @@ from cuspid.cases.selectors.compare import (
 from cuspid.cases.services.compare import comparison_request
 from cuspid.cases.views.viewer import ColorMap, viewer_config
 from cuspid.core.errors import Conflict, InvalidInput, NotFound
-from cuspid.keys.blobs import blob_chunks
 from cuspid.tenancy.actor import Actor
 
 SIDE_BY_SIDE = "side"
@@ -222,22 +221,11 @@ def distances_response(comparison: RevisionComparison) -> StreamingHttpResponse:
     checked against their SHA-256 at the end, never cached. Conflict when not ready."""
     if comparison.status != ComparisonStatus.READY or comparison.blob is None:
         raise Conflict("The distance map is not ready.")
-    chunks = blob_chunks(comparison.blob)
-    # The first chunk is opened (and checked) now: a missing file is an error answer, not a
-    # response cut short.
-    first = next(chunks, b"")
-    response = StreamingHttpResponse(
-        itertools.chain([first], chunks), content_type="application/octet-stream"
-    )
     name = (
         f"{comparison.case.reference}-rev{comparison.revision.number}"
         f"-vs-rev{comparison.baseline.number}-distances.f32"
     )
-    response["Content-Length"] = str(comparison.blob.size)
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    response["Cache-Control"] = "no-store"
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return blob_response(comparison.blob, filename=name, content_type="application/octet-stream")
 
 
 @require_GET

@@ -49,6 +49,19 @@ class ColorMap:
     max_mm: float
 
 
+@dataclass(frozen=True, slots=True)
+class LabelMap:
+    """A per-vertex tooth segmentation to paint on one mesh of a viewer.
+
+    ``url`` serves one unsigned byte per vertex of the mesh in loader order (as ``ColorMap``):
+    0 for gingiva, otherwise the tooth's FDI number; each tooth gets its own colour and the
+    legend lists the teeth found.
+    """
+
+    mesh_id: UUID
+    url: str
+
+
 def attachment_url(attachment: Attachment) -> str:
     """Where a signed-in member streams a mesh: the audited, never cached file download."""
     return reverse("cases:attachment_download", args=[attachment.id])
@@ -73,12 +86,14 @@ def viewer_config(
     *,
     can_pin: bool = False,
     color_map: ColorMap | None = None,
+    label_map: LabelMap | None = None,
     url_for: Callable[[Attachment], str] = attachment_url,
 ) -> dict[str, object]:
     """The configuration of one viewer, for ``{{ viewer_config|json_script:... }}``.
 
     ``{"meshes": [{"id", "url", "layer", "label", "faces", "bytes", "format"}], "canPin":
-    bool, "colorMap": null | {"meshId", "url", "maxMm"}}``. Labels name the layer (translated),
+    bool, "colorMap": null | {"meshId", "url", "maxMm"}, "labelMap": null | {"meshId",
+    "url"}}``. Labels name the layer (translated),
     never the uploaded file name; ``format`` is ``stl``, ``ply`` or ``obj`` (the viewer sniffs
     the bytes when it is missing). ``url_for`` gives each mesh's URL (default: the signed-in
     download, ``cases:attachment_download``); the caller has checked the actor may read every
@@ -105,16 +120,26 @@ def viewer_config(
             "url": color_map.url,
             "maxMm": color_map.max_mm,
         },
+        "labelMap": None
+        if label_map is None
+        else {"meshId": str(label_map.mesh_id), "url": label_map.url},
     }
 
 
 def _panels(request: HttpRequest, actor: RouteActor, revision: Revision) -> dict[str, object]:
     """What the other features' panels need, each from its own module."""
     # Imported here: the panel modules import their own views, which may import this one.
-    from cuspid.cases.views import approvals, compare, packages, review, review_links
+    from cuspid.cases.views import (
+        approvals,
+        compare,
+        packages,
+        review,
+        review_links,
+        suggestions,
+    )
 
     context: dict[str, object] = {}
-    for module in (review, approvals, packages, review_links, compare):
+    for module in (review, approvals, packages, review_links, compare, suggestions):
         context.update(module.panel_context(request, actor, revision))
     return context
 
@@ -133,8 +158,10 @@ def revision_review(request: HttpRequest, revision_id: UUID) -> HttpResponse:
     shown = next(r for r in revisions if r.id == revision.id)
     meshes = revision_mesh_list_for(revision=revision)
     can_pin = isinstance(actor, Actor) and can(actor, Perm.CaseComment, case)
+    panels = _panels(request, actor, revision)
+    label_map = panels.get("label_map")
     context = {
-        **_panels(request, actor, revision),
+        **panels,
         "case": case,
         "revision": revision,
         "revision_organization": shown.organization,
@@ -144,7 +171,11 @@ def revision_review(request: HttpRequest, revision_id: UUID) -> HttpResponse:
         "revisions": revisions,
         "latest_revision": revisions[0],
         "meshes": meshes,
-        "viewer_config": viewer_config(meshes, can_pin=can_pin),
+        "viewer_config": viewer_config(
+            meshes,
+            can_pin=can_pin,
+            label_map=label_map if isinstance(label_map, LabelMap) else None,
+        ),
     }
     return render(request, "cases/review/revision_review.html", context)
 
