@@ -44,6 +44,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree  # type: ignore[import-untyped]  # scipy ships no type stubs
 
+from cuspid.design.circular import circular_fill, circular_smooth
 from cuspid.design.crown_report import (
     DEFAULT_LIMITS,
     CrownReport,
@@ -137,26 +138,6 @@ def _vertex_normals(vertices: FloatArray, faces: IntArray) -> FloatArray:
         np.divide(normals, lengths, out=np.zeros_like(normals), where=lengths > 0),
         dtype=np.float64,
     )
-
-
-def _circular_fill(values: FloatArray) -> FloatArray:
-    known = np.flatnonzero(np.isfinite(values))
-    n = len(values)
-    x = np.concatenate([known - n, known, known + n])
-    return np.asarray(np.interp(np.arange(n), x, np.tile(values[known], 3)), dtype=np.float64)
-
-
-def _circular_smooth(values: FloatArray, width: int) -> FloatArray:
-    kernel = np.ones(2 * width + 1) / (2 * width + 1)
-    padded = np.concatenate([values[-width:], values, values[:width]])
-    return np.asarray(np.convolve(padded, kernel, mode="valid"), dtype=np.float64)
-
-
-def _at_angle(profile: FloatArray, angle: FloatArray) -> FloatArray:
-    n = len(profile)
-    centres = -math.pi + (np.arange(n) + 0.5) * 2 * math.pi / n
-    x = np.concatenate([centres - 2 * math.pi, centres, centres + 2 * math.pi])
-    return np.asarray(np.interp(angle, x, np.tile(profile, 3)), dtype=np.float64)
 
 
 def _bins(angle: FloatArray, n: int) -> IntArray:
@@ -288,7 +269,7 @@ def _margin_from_preparation(
             gum[b] = float(np.percentile(local[tooth & (index == b), 2], 5))
     if not np.isfinite(gum).any():
         raise ProposalFailed("the prepared tooth has no gingival line")
-    gum = _circular_smooth(_circular_fill(gum), 2)
+    gum = circular_smooth(circular_fill(gum), 2)
     # A finish line lies near the gingiva: flat surfaces higher up are the occlusal table.
     low = (local[:, 2] > gum[index] + 0.2) & (local[:, 2] < gum[index] + _MARGIN_ABOVE_GUM_MM)
     flat = region & (normals[:, 2] > _FLAT_NZ) & low & (radius > 0.5)
@@ -303,12 +284,12 @@ def _margin_from_preparation(
             r[b], z[b] = radius[best], local[best, 2]
     if np.isfinite(r).sum() < _BINS // 3:
         raise ProposalFailed("the preparation's margin line cannot be found")
-    r = _circular_smooth(_circular_fill(r), 1)
+    r = circular_smooth(circular_fill(r), 1)
     # A radial outlier (a flat spot on the gingiva) would pull the loop out: cap each bin at
     # its neighbourhood's median plus 1 mm.
     rolled = np.stack([np.roll(r, k) for k in range(-3, 4)])
     r = np.minimum(r, np.median(rolled, axis=0) + 1.0)
-    z = _circular_smooth(_circular_fill(z), 2)
+    z = circular_smooth(circular_fill(z), 2)
     theta = -math.pi + (np.arange(_BINS) + 0.5) * 2 * math.pi / _BINS
     return np.stack([centre[0] + r * np.cos(theta), centre[1] + r * np.sin(theta), z], axis=1)
 

@@ -26,6 +26,7 @@ from typing import Final
 import numpy as np
 from numpy.typing import NDArray
 
+from cuspid.design.circular import at_angle, circular_fill, circular_smooth
 from cuspid.design.labels import FDI_BY_JAW, Jaw, SegmentationResult, jaw_of_fdi
 from cuspid.design.mesh import Mesh
 from cuspid.design.repair import boundary_loops, face_components
@@ -66,21 +67,11 @@ class SynthPreparation:
     transform: FloatArray
 
 
-def _circular_fill(values: FloatArray) -> FloatArray:
-    """Fill NaN bins of a circular profile by periodic linear interpolation."""
-    known = np.flatnonzero(np.isfinite(values))
-    if len(known) == 0:
+def _filled(values: FloatArray) -> FloatArray:
+    """``circular_fill``, refusing a tooth whose profile has no known bin."""
+    if not np.isfinite(values).any():
         raise PreparationFailed("the tooth has no gingival line")
-    n = len(values)
-    x = np.concatenate([known - n, known, known + n])
-    y = np.tile(values[known], 3)
-    return np.asarray(np.interp(np.arange(n), x, y), dtype=np.float64)
-
-
-def _circular_smooth(values: FloatArray, width: int) -> FloatArray:
-    kernel = np.ones(2 * width + 1) / (2 * width + 1)
-    padded = np.concatenate([values[-width:], values, values[:width]])
-    return np.asarray(np.convolve(padded, kernel, mode="valid"), dtype=np.float64)
+    return circular_fill(values)
 
 
 def _bin_of(angle: FloatArray) -> IntArray:
@@ -96,13 +87,6 @@ def _per_bin(index: IntArray, values: FloatArray, reduce: str) -> FloatArray:
         chosen = values[index == b]
         result[b] = chosen.max() if reduce == "max" else chosen.mean()
     return result
-
-
-def _at_angle(profile: FloatArray, angle: FloatArray) -> FloatArray:
-    """Periodic linear interpolation of a per-bin profile at angles (bin centres)."""
-    centres = -math.pi + (np.arange(_BINS) + 0.5) * 2 * math.pi / _BINS
-    x = np.concatenate([centres - 2 * math.pi, centres, centres + 2 * math.pi])
-    return np.asarray(np.interp(angle, x, np.tile(profile, 3)), dtype=np.float64)
 
 
 def _apply(transform: FloatArray, points: FloatArray) -> FloatArray:
@@ -150,16 +134,16 @@ def synth_preparation(
     border &= mine
     if border.sum() < 12 or mine.sum() < 60:
         raise PreparationFailed(f"tooth {tooth} has too few vertices at this resolution")
-    gum_line = _circular_smooth(_circular_fill(_per_bin(bins[border], up[border, 2], "mean")), 2)
+    gum_line = circular_smooth(_filled(_per_bin(bins[border], up[border, 2], "mean")), 2)
     rng = np.random.default_rng([seed, tooth, 11])
     reduction = float(rng.uniform(1.5, 2.0))
-    z_margin = _at_angle(gum_line + margin_height_mm, np.arctan2(rel[:, 1], rel[:, 0]))
+    z_margin = at_angle(gum_line + margin_height_mm, np.arctan2(rel[:, 1], rel[:, 0]))
 
     above = mine & (up[:, 2] >= z_margin)
     if above.sum() < 30:
         raise PreparationFailed(f"tooth {tooth} is too short to prepare")
-    r_margin = _circular_smooth(_circular_fill(_per_bin(bins[above], radius[above], "max")), 1)
-    inward = _at_angle(r_margin, np.arctan2(rel[:, 1], rel[:, 0])) - radius
+    r_margin = circular_smooth(_filled(_per_bin(bins[above], radius[above], "max")), 1)
+    inward = at_angle(r_margin, np.arctan2(rel[:, 1], rel[:, 0])) - radius
     # Radially inside the margin (a deep groove running down a wall stays part of the crown).
     inside = mine & (inward > 0.0) & (up[:, 2] >= z_margin - 1.0)
 
