@@ -2,7 +2,8 @@
 
 The canonical frame (right-handed, millimetres):
 
-* origin: the area-weighted centroid of the surface;
+* origin: the area-weighted centroid of the surface; on a partial arch, moved across the
+  arch onto the mirror (mid-sagittal) plane, so that x = 0 is the midline;
 * +z: the occlusal direction, the way the biting surfaces face (teeth stand out of the
   gingiva towards +z);
 * +y: anterior, from the open (posterior) end of the horseshoe towards the incisors;
@@ -22,7 +23,12 @@ of a scan gets the same canonical coordinates, up to rounding):
    flat (the model's base) is occlusal;
 3. the anterior direction points away from the horseshoe's open end: the emptiest angular
    sector of the surface around the centroid, seen along the occlusal axis, is posterior;
-   it is then refined by the arch's left-right mirror symmetry.
+   it is then refined by the arch's left-right mirror symmetry. The mirror plane is first
+   searched in every direction near that one and at every offset from the centroid, with
+   each mirrored point's miss capped, so that the teeth of a partial arch that have no
+   counterpart on the other side do not tilt it; a plane more than _PARTIAL_OFFSET_MM off
+   the centroid means a partial arch and is kept; otherwise the arch is whole and the plane
+   through the centroid is refined with every point counting in full.
 
 Upper or lower (``detect_jaw``) is inferred from anatomy, see its docstring.
 """
@@ -31,6 +37,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Final, Literal
 
 import numpy as np
@@ -39,6 +46,7 @@ from scipy.ndimage import (  # type: ignore[import-untyped]  # scipy ships no st
     grey_closing,
     maximum_filter1d,
 )
+from scipy.optimize import minimize  # type: ignore[import-untyped]  # scipy ships no stubs
 from scipy.spatial import cKDTree  # type: ignore[import-untyped]  # scipy ships no type stubs
 
 from cuspid.design.mesh import Mesh
@@ -50,6 +58,10 @@ _ANGLE_BINS: Final = 72
 _SYMMETRY_SAMPLES: Final = 2000
 _SYMMETRY_TARGETS: Final = 40_000
 _SYMMETRY_SPAN: Final = math.radians(45.0)
+_SYMMETRY_COARSE_SAMPLES: Final = 400
+_SYMMETRY_SHIFT_MM: Final = 20.0  # how far off the centroid the mirror plane is searched
+_PARTIAL_OFFSET_MM: Final = 3.0  # a mirror plane farther off the centroid: a partial arch
+_MIRROR_CAP_MM: Final = 2.0  # mirrored points farther than this from the surface: unmatched
 UPPER_INCISOR_WIDTH: Final = 7.3
 """Central incisors at least this wide (mm, along the arch) are taken for upper ones; adult
 upper centrals are about 8.5 mm wide, lower ones about 5.5 mm."""
@@ -58,13 +70,26 @@ UPPER_INCISOR_PERIOD: Final = 8.0
 LOWER_INCISOR_PERIOD: Final = 6.5
 """Incisal embrasures closer than this (mm) are a lower jaw's (see jaw_cue)."""
 AMBIGUOUS_PERIOD: Final = 9.9
+"""Embrasure periods from here up may be every other lower embrasure: not used."""
 WIDEST_INCISOR: Final = 10.5
 """A central incisor measured wider than this (mm) means an embrasure was missed: not used."""
-"""Embrasure periods from here up may be every other lower embrasure: not used."""
 FRONT_GAP_MM: Final = 4.5
 """An incisal ridge dip this deep (mm) is a missing tooth, not an embrasure (see front_gap)."""
 PALATE_SHARE: Final = 0.06
 """A scan with at least this share of its area inside the horseshoe covers a palate: upper."""
+INCISOR_REACH: Final = 13.0
+"""Embrasures this far (mm, along the arch) from the midline bound the incisors of either jaw
+(the upper centrals end about 8.5 mm out, the lower laterals about 11 mm)."""
+EMBRASURE_PROMINENCE: Final = 0.3
+"""An incisal ridge dip at least this deep (mm) under its +-4 mm rims is an embrasure."""
+INCISOR_SPLIT: Final = 7.0
+"""Front teeth narrower than this (mm) are lower incisors (5-6 mm), wider ones upper (6.5-9)."""
+MIN_TOOTH_MM: Final = 3.0
+"""Embrasure dips closer than this (mm) are one notch, not a tooth between two."""
+TWO_TEETH_MM: Final = 10.0
+"""Embrasure dips this far apart (mm) or more hold two teeth (a missed embrasure)."""
+JAW_EVIDENCE: Final = 0.5
+"""The summed incisor evidence (``_incisor_evidence``) must exceed this to decide a jaw."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +213,52 @@ def _gap_angle(plane: NDArray[np.float64], weights: NDArray[np.float64]) -> floa
     return float(math.atan2(np.sin(centres).mean(), np.cos(centres).mean()))
 
 
-def _mirror_error(points: NDArray[np.float64], tree: cKDTree, angle: float) -> float:
+def _mirror_error(points: NDArray[np.float64], tree: cKDTree, angle: float, offset: float) -> float:
+    """How far the points mirrored in the plane through z at ``angle``, ``offset`` mm from
+    the origin, lie from the surface: the mean distance, each capped at _MIRROR_CAP_MM.
+
+    The cap lets the part of a partial arch that has no mirror image (the teeth beyond the
+    other side's last one) count as a fixed cost instead of pulling the plane towards it.
+    """
+    normal = np.array([-math.sin(angle), math.cos(angle), 0.0])
+    mirrored = points - 2.0 * (points @ normal - offset)[:, None] * normal
+    distances, _ = tree.query(mirrored, distance_upper_bound=_MIRROR_CAP_MM)
+    return float(np.mean(np.minimum(distances, _MIRROR_CAP_MM)))
+
+
+def _symmetry_plane(points: NDArray[np.float64], start: float) -> tuple[float, float]:
+    """The arch's mirror (mid-sagittal) plane near the direction ``start``: its angle and its
+    offset (mm) from the origin. A coarse grid of angles and offsets on a small sample, then
+    a simplex search on a larger one.
+
+    The offset matters for partial arches, whose centroid lies off the midline; on a full
+    arch it comes out near 0.
+    """
+    tree = cKDTree(points[:: max(1, len(points) // _SYMMETRY_TARGETS)])
+    coarse = points[:: max(1, len(points) // _SYMMETRY_COARSE_SAMPLES)]
+    angles = start + np.linspace(-_SYMMETRY_SPAN, _SYMMETRY_SPAN, 31)
+    offsets = np.arange(-_SYMMETRY_SHIFT_MM, _SYMMETRY_SHIFT_MM + 0.5, 1.0)
+    errors = np.array(
+        [[_mirror_error(coarse, tree, float(a), float(c)) for c in offsets] for a in angles]
+    )
+    i, j = np.unravel_index(int(np.argmin(errors)), errors.shape)
+    sample = points[:: max(1, len(points) // _SYMMETRY_SAMPLES)]
+    found = minimize(
+        lambda v: _mirror_error(sample, tree, float(v[0]), float(v[1])),
+        np.array([angles[i], offsets[j]]),
+        method="Nelder-Mead",
+        options={"xatol": 1e-6, "fatol": 1e-9, "initial_simplex": _simplex(angles[i], offsets[j])},
+    )
+    return float(found.x[0]), float(found.x[1])
+
+
+def _simplex(angle: float, offset: float) -> NDArray[np.float64]:
+    """A starting simplex one coarse grid step wide around (angle, offset)."""
+    step = 2 * _SYMMETRY_SPAN / 30
+    return np.array([[angle, offset], [angle + step, offset], [angle, offset + 1.0]])
+
+
+def _full_mirror_error(points: NDArray[np.float64], tree: cKDTree, angle: float) -> float:
     """Mean distance from the points mirrored in the plane through z at ``angle`` to the surface."""
     normal = np.array([-math.sin(angle), math.cos(angle), 0.0])
     mirrored = points - 2.0 * (points @ normal)[:, None] * normal
@@ -197,26 +267,27 @@ def _mirror_error(points: NDArray[np.float64], tree: cKDTree, angle: float) -> f
 
 
 def _symmetry_angle(points: NDArray[np.float64], start: float) -> float:
-    """Refine the sagittal direction ``start`` by mirror symmetry: coarse grid, then golden
-    section around the best grid point."""
+    """Refine the sagittal direction ``start`` of a full arch by mirror symmetry in planes
+    through the origin (its centroid), every point counting: coarse grid, then golden section
+    around the best grid point."""
     tree = cKDTree(points[:: max(1, len(points) // _SYMMETRY_TARGETS)])
     sample = points[:: max(1, len(points) // _SYMMETRY_SAMPLES)]
     grid = start + np.linspace(-_SYMMETRY_SPAN, _SYMMETRY_SPAN, 91)
-    errors = [_mirror_error(sample, tree, float(a)) for a in grid]
+    errors = [_full_mirror_error(sample, tree, float(a)) for a in grid]
     best = float(grid[int(np.argmin(errors))])
     low, high = best - _SYMMETRY_SPAN / 45, best + _SYMMETRY_SPAN / 45
     ratio = (math.sqrt(5) - 1) / 2
     a, b = high - ratio * (high - low), low + ratio * (high - low)
-    fa, fb = _mirror_error(sample, tree, a), _mirror_error(sample, tree, b)
+    fa, fb = _full_mirror_error(sample, tree, a), _full_mirror_error(sample, tree, b)
     while high - low > 1e-5:
         if fa < fb:
             high, b, fb = b, a, fa
             a = high - ratio * (high - low)
-            fa = _mirror_error(sample, tree, a)
+            fa = _full_mirror_error(sample, tree, a)
         else:
             low, a, fa = a, b, fb
             b = low + ratio * (high - low)
-            fb = _mirror_error(sample, tree, b)
+            fb = _full_mirror_error(sample, tree, b)
     return (low + high) / 2
 
 
@@ -245,14 +316,21 @@ def normalise(mesh: Mesh, *, jaw: Jaw | None = None) -> Pose:
     face_level = centred @ axes[2] >= np.median(local[:, 2])
     plane = centred[face_level] @ axes[:2].T
     posterior = _gap_angle(plane, weights[face_level])
-    anterior_angle = _symmetry_angle(local[crown_level], posterior + math.pi)
+    anterior_angle, offset = _symmetry_plane(local[crown_level], posterior + math.pi)
+    if abs(offset) <= _PARTIAL_OFFSET_MM:
+        # A full arch: its centroid lies on the mirror plane, and with every point counting
+        # (no cap) the plane's direction comes out more precisely.
+        anterior_angle = _symmetry_angle(local[crown_level], posterior + math.pi)
     anterior = math.cos(anterior_angle) * axes[0] + math.sin(anterior_angle) * axes[1]
     occlusal = axes[2]
     x_axis = np.cross(anterior, occlusal)
     rotation = np.stack([x_axis, anterior, occlusal])
+    # On a partial arch the origin moves across onto the mirror plane, so that x = 0 is the
+    # midline.
+    origin = centre - offset * x_axis if abs(offset) > _PARTIAL_OFFSET_MM else centre
     transform = np.eye(4)
     transform[:3, :3] = rotation
-    transform[:3, 3] = -rotation @ centre
+    transform[:3, 3] = -rotation @ origin
     provisional = Pose(transform, "lower", occlusal, anterior)
     found = jaw if jaw is not None else detect_jaw(mesh, provisional)
     return Pose(transform, found, occlusal, anterior)
@@ -428,19 +506,80 @@ def _intact_central_width(arc: NDArray[np.float64], height: NDArray[np.float64])
     return min(widths) if widths else None
 
 
+def embrasure_widths(arc: NDArray[np.float64], height: NDArray[np.float64]) -> list[float]:
+    """The widths (mm) of the front teeth read off the incisal ridge (``incisal_profile``):
+    the distances between neighbouring embrasure dips within INCISOR_REACH mm of the midline.
+
+    An embrasure is a local minimum of the smoothed ridge at least EMBRASURE_PROMINENCE under
+    the highest ridge within 4 mm on both sides. A distance that ends at a gap (``front_gap``,
+    a missing tooth) or spans TWO_TEETH_MM or more (a missed embrasure: no single incisor is
+    that wide) is not a tooth's width and is left out.
+    """
+    smooth = grey_closing(height, size=3)
+    smooth = np.convolve(np.pad(smooth, 2, mode="edge"), np.ones(5) / 5, mode="valid")
+    depth = _gap_depth(height)
+    reach = 16  # 4 mm at 0.25 mm
+    dips: list[tuple[float, bool]] = []
+    for i in (np.flatnonzero(np.abs(arc[1:-1]) <= INCISOR_REACH) + 1).tolist():
+        if not (smooth[i] <= smooth[i - 1] and smooth[i] < smooth[i + 1]):
+            continue
+        rim = min(smooth[max(0, i - reach) : i + 1].max(), smooth[i : i + reach + 1].max())
+        if rim - smooth[i] >= EMBRASURE_PROMINENCE:
+            dips.append((float(arc[i]), bool(depth[i] >= FRONT_GAP_MM)))
+    return [
+        b - a
+        for (a, gap_a), (b, gap_b) in pairwise(dips)
+        if not (gap_a or gap_b) and MIN_TOOTH_MM < b - a < TWO_TEETH_MM
+    ]
+
+
+def _incisor_evidence(arc: NDArray[np.float64], height: NDArray[np.float64]) -> float:
+    """Signed evidence from the front teeth, > 0 for an upper jaw, < 0 for a lower one.
+
+    Each cue adds a vote bounded by its reliability (module constants; the four upper
+    incisors are about 8.5 and 6.5 mm wide, the four lower ones about 5.5 mm):
+
+    * the median embrasure width (``embrasure_widths``) against INCISOR_SPLIT, up to +-2
+      (half that from a single width);
+    * without a gap in the front: the spacing of the embrasures (``incisal_period``) up to
+      +-1, and the central incisors' width (``central_incisor_width``) against
+      UPPER_INCISOR_WIDTH, up to -1 but only +0.5 (a missed embrasure makes a lower
+      incisor look wide, nothing makes an upper one look narrow);
+    * with a gap (``front_gap``), where the period and the mean width read the gap as a wide
+      tooth: the intact side's central incisor, measured from the midline, up to +-1.
+    """
+    votes: list[float] = []
+    widths = embrasure_widths(arc, height)
+    if widths:
+        weight = 1.0 if len(widths) >= 2 else 0.5
+        votes.append(weight * _bounded((float(np.median(widths)) - INCISOR_SPLIT) / 0.5, 2.0))
+    if front_gap(arc, height):
+        intact = _intact_central_width(arc, height)
+        if intact is not None and intact <= WIDEST_INCISOR:
+            votes.append(_bounded(intact - UPPER_INCISOR_WIDTH, 1.0))
+        return sum(votes)
+    period = _period(arc, height)
+    if period is not None and period < AMBIGUOUS_PERIOD:
+        middle = 0.5 * (UPPER_INCISOR_PERIOD + LOWER_INCISOR_PERIOD)
+        half_band = 0.5 * (UPPER_INCISOR_PERIOD - LOWER_INCISOR_PERIOD)
+        votes.append(_bounded((period - middle) / half_band, 1.0))
+    width = _central_width(arc, height)
+    if width is not None and width <= WIDEST_INCISOR:
+        votes.append(min(_bounded(width - UPPER_INCISOR_WIDTH, 1.0), 0.5))
+    return sum(votes)
+
+
+def _bounded(value: float, limit: float) -> float:
+    return max(-limit, min(limit, value))
+
+
 def jaw_cue(mesh: Mesh, pose: Pose) -> Jaw | None:
     """Upper or lower from anatomy alone, or None when no cue is reliable.
 
-    Cues, in order: (1) a palate, at least PALATE_SHARE of the area inside the horseshoe,
-    means upper (lower scans are open where the tongue is); (2) the spacing of the incisal
-    embrasures (``incisal_period``): from UPPER_INCISOR_PERIOD mm means upper, below
-    LOWER_INCISOR_PERIOD lower (the four upper incisors are about 8.5 and 6.5 mm wide, the
-    lower ones about 5.5 mm); no period at all means no cue; (3) between the two, or from
-    AMBIGUOUS_PERIOD (every other lower embrasure?), the width of the central incisors
-    (``central_incisor_width``) against UPPER_INCISOR_WIDTH. Where an incisor is missing
-    (``front_gap``), the period and the mean width read the gap as a wide tooth; then only
-    the central incisor of the intact side counts, measured from the midline (the mirror
-    plane), and with a gap on both sides there is no cue.
+    A palate, at least PALATE_SHARE of the area inside the horseshoe, means upper (lower
+    scans are open where the tongue is). Otherwise the front teeth vote
+    (``_incisor_evidence``): upper incisors are much wider than lower ones. Evidence beyond
+    +-JAW_EVIDENCE decides; weaker evidence (a worn, coarse or gapped front) gives no cue.
 
     It relies on ``pose`` having the right occlusal and anterior directions and on adult
     proportions; a rigid motion of the scan does not change it.
@@ -453,27 +592,11 @@ def jaw_cue(mesh: Mesh, pose: Pose) -> Jaw | None:
     found = incisal_profile(pose.apply(mesh.vertices), spacing)
     if found is None:
         return None
-    arc, height = found
-    if front_gap(arc, height):
-        # A missing incisor reads as one wide tooth, so the period and the mean width do not
-        # apply; the central incisor of the intact side, measured from the midline, does.
-        width = _intact_central_width(arc, height)
-        if width is None or width > WIDEST_INCISOR:
-            return None
-        return "upper" if width >= UPPER_INCISOR_WIDTH else "lower"
-    period = _period(arc, height)
-    if period is None:
-        # No rhythm of embrasures at all (a coarse or worn front): one width alone is too
-        # weak a cue.
-        return None
-    if period < LOWER_INCISOR_PERIOD:
-        return "lower"
-    if UPPER_INCISOR_PERIOD <= period < AMBIGUOUS_PERIOD:
+    evidence = _incisor_evidence(*found)
+    if evidence > JAW_EVIDENCE:
         return "upper"
-    # Between the two (a blurred or crowded front) or ambiguous: the central incisors' width.
-    width = _central_width(arc, height)
-    if width is not None:
-        return "upper" if width >= UPPER_INCISOR_WIDTH else "lower"
+    if evidence < -JAW_EVIDENCE:
+        return "lower"
     return None
 
 

@@ -24,12 +24,20 @@ The method uses geometry only (no learned weights, nothing downloaded):
    (no cut inside it): unless it is short (a diastema) it stands for as many missing teeth
    as its length explains (it shows about 60 % of their widths empty, as the neighbours
    drift in and their walls flare over it), and a tooth piece that swallows one pays for
-   it, so a gap is neither ignored nor absorbed by a neighbour.
+   it, so a gap is neither ignored nor absorbed by a neighbour. A piece that tops out far
+   below the crowns just mesial of it is a bare ridge (a missing molar's socket, the
+   retromolar pad), never a tooth. Each step of the profile reads the vertices within
+   about one mesh spacing of it, so a coarse scan does not show dips inside its teeth.
+   The midline (the central incisors' contact) is the embrasure nearest the arch's mirror
+   plane, or, where a gap crosses that plane, one of the gap's ends (a missing central
+   incisor: the gap belongs to the side that lost it) or its centre (a diastema); the
+   place whose split explains both sides best, near the mirror plane, is kept.
 5. **Boundaries on the creases** (``_refine``): the gingival margin is a concave crease
    where the crown's wall meets the gingiva, and neighbouring teeth meet in interproximal
    valleys. Within a band around the first boundaries (3 mm at the margin, 1 mm between
    teeth) every vertex is relabelled by a watershed on the surface's concavity, grown from
-   the labels outside the band, so the regions meet on the creases.
+   the labels outside the band, so the regions meet on the creases. A tooth does not take
+   another tooth's vertices there except near their contact.
 
 Upper or lower: the anatomical cues of ``cuspid.design.pose.jaw_cue`` (palate, incisal
 embrasure spacing, central incisor width); where they give no answer, the jaw whose expected
@@ -42,6 +50,7 @@ the patient's left on a lower jaw (see ``cuspid.design.pose``).
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -49,7 +58,10 @@ from typing import Final, Literal
 import numpy as np
 from numpy.typing import NDArray
 from scipy import sparse  # type: ignore[import-untyped]  # scipy ships no type stubs
-from scipy.ndimage import maximum_filter1d  # type: ignore[import-untyped]  # no stubs
+from scipy.ndimage import (  # type: ignore[import-untyped]  # no stubs
+    maximum_filter1d,
+    minimum_filter1d,
+)
 from scipy.sparse.csgraph import connected_components  # type: ignore[import-untyped]  # no stubs
 from scipy.spatial import cKDTree  # type: ignore[import-untyped]  # scipy ships no type stubs
 
@@ -103,6 +115,13 @@ _GAP_SHARE: Final = 0.6  # the share of the missing crowns' widths a gap shows e
 _DIASTEMA_SIGMA: Final = 1.0
 _ABSORB_SIGMA: Final = 1.0  # an empty stretch inside one tooth's piece is a gap it absorbed
 _MAX_SKIP: Final = 3
+_SAMPLING_REACH: Final = 0.75  # a profile step reads vertices this many mesh spacings away
+_DIP_REACH_MM: Final = 0.75  # the midline embrasure is the lowest point this far either side
+_GAP_WINDOW_MM: Final = 8.0  # gaps at the midline are looked for this far either side
+_MIRROR_SIGMA_MM: Final = 1.5  # the midline's spread about the arch's mirror plane
+_GAP_REACH_MM: Final = 3.0  # a gap that comes this close to the mirror plane may hold it
+_RIDGE_REACH_MM: Final = 12.0  # a piece is compared with the crowns this far mesial of it
+_RIDGE_DROP_MM: Final = 4.0  # a piece topping out this far below them is a bare ridge
 _CERVICAL_FLARE_MM: Final = 0.8  # the crown region's extent across the arch exceeds the
 # tabled bucco-lingual diameter by the flare of the gingival margin
 
@@ -132,6 +151,11 @@ def _adjacency(n: int, edges: IntArray) -> sparse.csr_matrix:
     rows = np.concatenate([edges[:, 0], edges[:, 1]])
     cols = np.concatenate([edges[:, 1], edges[:, 0]])
     return sparse.csr_matrix((ones, (rows, cols)), shape=(n, n))
+
+
+def _spacing(points: FloatArray, edges: IntArray) -> float:
+    """The scan's typical vertex spacing (mm): the median edge length."""
+    return float(np.median(np.linalg.norm(points[edges[:, 1]] - points[edges[:, 0]], axis=1)))
 
 
 def _fit_arch_curve(points: FloatArray) -> _ArchCurve:
@@ -278,10 +302,22 @@ def _concavity(points: FloatArray, normals: FloatArray, edges: IntArray, n: int)
     return out
 
 
-def _flood(adjacency: sparse.csr_matrix, elevation: FloatArray, seeds: IntArray) -> IntArray:
+def _flood(
+    adjacency: sparse.csr_matrix,
+    elevation: FloatArray,
+    seeds: IntArray,
+    first: IntArray,
+    swap: BoolArray,
+) -> IntArray:
     """Watershed by priority flood: every vertex without a seed label (< 0) takes the label of
     the region that reaches it over the lowest ridge of ``elevation``, so regions meet on the
-    ridges (here: concave creases)."""
+    ridges (here: concave creases).
+
+    A tooth does not take over another tooth's vertices of the ``first`` labelling except
+    where ``swap`` allows it (near their contact): it could otherwise run along the band at
+    the gingival margin and climb into a small neighbour (a lower incisor) whose own seed
+    is only its incisal edge. A vertex no region may take keeps its first label.
+    """
     labels = seeds.tolist()
     unknown = seeds < 0
     touching = np.asarray(adjacency @ unknown.astype(np.float64)).ravel() > 0
@@ -290,15 +326,18 @@ def _flood(adjacency: sparse.csr_matrix, elevation: FloatArray, seeds: IntArray)
     level = elevation.tolist()
     indptr = adjacency.indptr.tolist()
     indices = adjacency.indices.tolist()
+    before = first.tolist()
+    free = swap.tolist()
     while heap:
         height, v = heapq.heappop(heap)
         label = labels[v]
         for k in range(indptr[v], indptr[v + 1]):
             w = indices[k]
-            if labels[w] < 0:
+            if labels[w] < 0 and (label == 0 or before[w] in (0, label) or free[w]):
                 labels[w] = label
                 heapq.heappush(heap, (max(level[w], height), w))
-    return np.asarray(labels, dtype=np.int64)
+    out = np.asarray(labels, dtype=np.int64)
+    return np.where(out < 0, first, out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,10 +348,19 @@ class _SideProfile:
     valley: FloatArray  # (B,) crown-top height + width term: dips at embrasures
     across: FloatArray  # (B,) extent of the crown across the arch (bucco-lingual), mm
     present: BoolArray  # (B,) the bin holds tooth vertices
+    level: FloatArray  # (B,) highest occlusal coordinate (mm) of its crown, -inf where none
 
 
-def _side_profile(u: FloatArray, d: FloatArray, h: FloatArray) -> _SideProfile:
-    """Crown-top height and crown width across the arch per step of ``u`` (tooth vertices)."""
+def _side_profile(
+    u: FloatArray, d: FloatArray, h: FloatArray, z: FloatArray, spacing: float
+) -> _SideProfile:
+    """Crown-top height and crown width across the arch per step of ``u`` (tooth vertices).
+
+    Each step reads the vertices within about one mesh spacing of it, not only its own: on
+    a coarse scan (vertices ``spacing`` mm apart, more than the step) most steps would
+    otherwise hold few or no vertices, and the profile would dip, and show empty stretches,
+    inside every tooth.
+    """
     n = int(float(u.max()) / _PROFILE_STEP_MM) + 2
     which = np.clip((u / _PROFILE_STEP_MM).astype(np.int64), 0, n - 1)
     top = np.full(n, -np.inf)
@@ -321,7 +369,17 @@ def _side_profile(u: FloatArray, d: FloatArray, h: FloatArray) -> _SideProfile:
     d_lo = np.full(n, np.inf)
     np.maximum.at(d_hi, which, d)
     np.minimum.at(d_lo, which, d)
+    level = np.full(n, -np.inf)
+    np.maximum.at(level, which, z)
     present = np.isfinite(top)
+    reach = 2 * int(_SAMPLING_REACH * spacing / _PROFILE_STEP_MM) + 1
+    if reach > 1:
+        top = maximum_filter1d(top, reach, mode="nearest")
+        d_hi = maximum_filter1d(d_hi, reach, mode="nearest")
+        d_lo = -maximum_filter1d(-d_lo, reach, mode="nearest")
+        level = maximum_filter1d(level, reach, mode="nearest")
+        # Closed, not dilated: sampling holes fill, a real gap keeps its length.
+        present = minimum_filter1d(np.isfinite(top), reach, mode="nearest")
     width = np.where(present, d_hi - d_lo, 0.0)
     top = np.where(present, top, -_CROWN_DEPTH_MM)
     # Both dip at an embrasure; only the height dips at a molar's central groove.
@@ -330,7 +388,8 @@ def _side_profile(u: FloatArray, d: FloatArray, h: FloatArray) -> _SideProfile:
     kernel /= kernel.sum()
     valley = np.convolve(np.pad(valley, 4, mode="edge"), kernel, "valid")
     grid = _PROFILE_STEP_MM * np.arange(n)
-    return _SideProfile(np.asarray(grid, dtype=np.float64), valley, width, present)
+    level = np.where(present, level, -np.inf)
+    return _SideProfile(np.asarray(grid, dtype=np.float64), valley, width, present, level)
 
 
 def _candidates(profile: _SideProfile) -> tuple[FloatArray, FloatArray]:
@@ -447,10 +506,10 @@ def _side_teeth(
                         if value < cost[j, k + skip]:
                             cost[j, k + skip] = value
                             back[(j, k + skip)] = (i, -k - 1)
-                if filled_share < 0.3:
+                lo_bin, hi_bin = int(cuts[i] / _PROFILE_STEP_MM), int(cuts[j] / _PROFILE_STEP_MM)
+                if filled_share < 0.3 or _is_ridge(profile, lo_bin, hi_bin):
                     continue
                 centre = 0.5 * (cuts[i] + cuts[j])
-                lo_bin, hi_bin = int(cuts[i] / _PROFILE_STEP_MM), int(cuts[j] / _PROFILE_STEP_MM)
                 across = profile.across[lo_bin : max(hi_bin, lo_bin + 1)]
                 depth = float(np.percentile(across, 90)) if across.size else 0.0
                 piece = (
@@ -489,6 +548,19 @@ def _side_teeth(
     return per_scale
 
 
+def _is_ridge(profile: _SideProfile, lo_bin: int, hi_bin: int) -> bool:
+    """Whether the piece between two bins stands far below the crowns just mesial of it: the
+    edentulous ridge of a missing tooth or the retromolar pad, not a crown. (The crown-top
+    line follows the gingiva down where no crown is near, so the piece's own heights
+    relative to that line cannot tell.)"""
+    reach = int(_RIDGE_REACH_MM / _PROFILE_STEP_MM)
+    before = profile.level[max(0, lo_bin - reach) : lo_bin]
+    piece = profile.level[lo_bin : max(hi_bin, lo_bin + 1)]
+    if before.size == 0 or not np.isfinite(before).any() or piece.size == 0:
+        return False
+    return bool(float(piece.max()) < float(before.max()) - _RIDGE_DROP_MM)
+
+
 def _best_per_side(
     fits: list[list[tuple[float, list[tuple[float, float, int]]]]],
 ) -> tuple[float, list[list[tuple[float, float, int]]]]:
@@ -499,14 +571,16 @@ def _best_per_side(
     return sum(total for total, _ in chosen), [teeth for _, teeth in chosen]
 
 
-def _midline(s: FloatArray, d: FloatArray, h: FloatArray, tooth: BoolArray) -> float:
+def _midline(
+    s: FloatArray, d: FloatArray, h: FloatArray, tooth: BoolArray, spacing: float
+) -> float:
     """The embrasure between the central incisors: the deepest dip of the crown profile
     within 3 mm of s = 0 (the arch's mirror plane) with tooth on both sides, or 0 when there
     is none."""
     near = tooth & (np.abs(s) < 6.0)
     if np.count_nonzero(near) < 10:
         return 0.0
-    profile = _side_profile(s[near] + 6.0, d[near], h[near])
+    profile = _side_profile(s[near] + 6.0, d[near], h[near], h[near], spacing)
     # An embrasure is a contact: tooth on both sides of it. (Into a gap, a missing central
     # incisor, the profile falls lowest of all, but the midline does not move there.)
     present = profile.present.astype(np.float64)
@@ -514,11 +588,77 @@ def _midline(s: FloatArray, d: FloatArray, h: FloatArray, tooth: BoolArray) -> f
     before = np.convolve(present, np.ones(reach), "full")[: present.size]
     after = np.convolve(present[::-1], np.ones(reach), "full")[: present.size][::-1]
     contact = (before > 0) & (after > 0) & profile.present
-    window = (profile.u > 3.0) & (profile.u < 9.0) & contact
+    # A dip, not the foot of a slope that runs on past the window (the next embrasure).
+    reach_dip = int(_DIP_REACH_MM / _PROFILE_STEP_MM)
+    dip = profile.valley <= minimum_filter1d(profile.valley, 2 * reach_dip + 1, mode="nearest")
+    window = (profile.u > 3.0) & (profile.u < 9.0) & contact & dip
     if not window.any():
         return 0.0
     i = int(np.flatnonzero(window)[np.argmin(profile.valley[window])])
     return float(profile.u[i]) + 0.5 * _PROFILE_STEP_MM - 6.0
+
+
+def _gap_midlines(
+    s: FloatArray, d: FloatArray, h: FloatArray, tooth: BoolArray, spacing: float
+) -> list[float]:
+    """Further places for the midline where the crowns leave a gap across it: the gap's
+    ends and its centre.
+
+    The midline is the contact of the central incisors, so a gap there is either a
+    diastema between them (the midline at its centre) or a missing central incisor (about
+    one incisor wide, less what its neighbours drifted in): the midline is then at the
+    mesial face of the central that is left, and the gap belongs to the other side, whose
+    numbering skips its central. Which side that is, no local cue tells (the central and
+    lateral incisors look alike); the split that explains both sides' teeth better does
+    (``segment`` tries every place).
+    """
+    near = tooth & (np.abs(s) < _GAP_WINDOW_MM)
+    if np.count_nonzero(near) < 10:
+        return []
+    profile = _side_profile(s[near] + _GAP_WINDOW_MM, d[near], h[near], h[near], spacing)
+    present = profile.present
+    out: list[float] = []
+    edges = np.flatnonzero(np.diff(present.astype(np.int64)) != 0) + 1
+    for start, stop in itertools.pairwise(edges):
+        if present[start]:
+            continue  # a run of crown, not a gap
+        lo = float(profile.u[start]) - _GAP_WINDOW_MM
+        hi = float(profile.u[stop]) - _GAP_WINDOW_MM
+        if lo < _GAP_REACH_MM and hi > -_GAP_REACH_MM:
+            out += [lo, 0.5 * (lo + hi), hi]
+    return out
+
+
+def _split(
+    s: FloatArray,
+    d: FloatArray,
+    h: FloatArray,
+    z: FloatArray,
+    tooth: BoolArray,
+    spacing: float,
+    midline: float,
+    jaw: Jaw,
+) -> tuple[
+    float,
+    Jaw,
+    list[tuple[float, BoolArray, FloatArray]],
+    list[list[tuple[float, float, int]]],
+    float,
+]:
+    """Both sides of ``midline`` split into teeth numbered for ``jaw``: the summed cost, the
+    jaw, per side (sign, its tooth vertices, their distance u from the midline), per side
+    its teeth (start, stop, position), and the midline."""
+    sides: list[tuple[float, BoolArray, FloatArray]] = []
+    fits = []
+    for sign in (-1.0, 1.0):
+        u = sign * (s - midline)
+        side = tooth & (u >= 0)
+        if np.count_nonzero(side) >= 10:
+            sides.append((sign, side, u))
+            profile = _side_profile(u[side], d[side], h[side], z[side], spacing)
+            fits.append(_side_teeth(profile, EXPECTED_WIDTHS[jaw], EXPECTED_DEPTHS[jaw]))
+    cost, plan = _best_per_side(fits)
+    return cost, jaw, sides, plan, midline
 
 
 def segment(mesh: Mesh, *, jaw: Jaw | None = None) -> SegmentationResult:
@@ -544,7 +684,9 @@ def segment(mesh: Mesh, *, jaw: Jaw | None = None) -> SegmentationResult:
     s, d = _project(curve, p)
     h = _height_below_top(s, p[:, 2])
 
-    adjacency = _adjacency(n, _edges(mesh))
+    edges = _edges(mesh)
+    adjacency = _adjacency(n, edges)
+    spacing = _spacing(p, edges)
     normal_z = _smooth(adjacency, _vertex_normals(mesh, p)[:, 2], 2)
     crown = (h > -_CROWN_TOP_MM) | ((h > -_CROWN_DEPTH_MM) & (normal_z < _STEEP_NZ))
     crown &= np.abs(d) < 8.0
@@ -555,31 +697,22 @@ def segment(mesh: Mesh, *, jaw: Jaw | None = None) -> SegmentationResult:
     if not tooth.any():
         return SegmentationResult(jaw=cue or "lower", labels=labels, instances=instances)
 
-    midline = _midline(s, d, h, tooth)
-    sides: list[tuple[float, BoolArray, FloatArray, _SideProfile]] = []
-    for sign in (-1.0, 1.0):
-        u = sign * (s - midline)
-        side = tooth & (u >= 0)
-        if np.count_nonzero(side) >= 10:
-            sides.append((sign, side, u, _side_profile(u[side], d[side], h[side])))
     # Without an anatomical cue, the jaw whose expected tooth widths explain the arch better.
-    candidates: tuple[Jaw, ...] = (cue,) if cue is not None else ("lower", "upper")
-    fits = {
-        j: _best_per_side(
-            [_side_teeth(profile, EXPECTED_WIDTHS[j], EXPECTED_DEPTHS[j]) for *_, profile in sides]
-        )
-        for j in candidates
-    }
-    found: Jaw = min(candidates, key=lambda j: fits[j][0])
-    plan = fits[found][1]
+    jaws: tuple[Jaw, ...] = (cue,) if cue is not None else ("lower", "upper")
+    midlines = [_midline(s, d, h, tooth, spacing), *_gap_midlines(s, d, h, tooth, spacing)]
+    options = [_split(s, d, h, p[:, 2], tooth, spacing, m, j) for m in midlines for j in jaws]
+    # The midline lies on the arch's mirror plane (s = 0) but for the drift of the teeth.
+    _, found, sides, plan, _ = min(
+        options, key=lambda option: option[0] + (option[4] / _MIRROR_SIGMA_MM) ** 2
+    )
     right_q, left_q = _RIGHT_QUADRANT[found], _LEFT_QUADRANT[found]
     # Canonical -x (s < 0) is the patient's right on an upper jaw, the left on a lower jaw.
     neg_q, pos_q = (right_q, left_q) if found == "upper" else (left_q, right_q)
-    for (sign, side, u, _), teeth in zip(sides, plan, strict=True):
+    for (sign, side, u), teeth in zip(sides, plan, strict=True):
         quadrant = neg_q if sign < 0 else pos_q
         for start, stop, position in teeth:
             labels[side & (u >= start) & (u < stop)] = quadrant * 10 + position
-    labels = _refine(mesh, p, adjacency, labels)
+    labels = _refine(mesh, p, adjacency, labels, spacing)
     # Instances 1..k from the patient's right distal end to the left distal end.
     present = sorted(
         {int(f) for f in np.unique(labels)} - {0},
@@ -601,7 +734,9 @@ def _rings(adjacency: sparse.csr_matrix, start: BoolArray, limit: int) -> IntArr
     return distance
 
 
-def _refine(mesh: Mesh, p: FloatArray, adjacency: sparse.csr_matrix, labels: IntArray) -> IntArray:
+def _refine(
+    mesh: Mesh, p: FloatArray, adjacency: sparse.csr_matrix, labels: IntArray, spacing: float
+) -> IntArray:
     """Move the boundaries of ``labels`` onto the concave creases near them.
 
     The gingival margin is a crease where the crown's wall meets the gingiva, and teeth meet
@@ -612,7 +747,6 @@ def _refine(mesh: Mesh, p: FloatArray, adjacency: sparse.csr_matrix, labels: Int
     another on a crease. A tooth whose every vertex is in the band keeps its innermost ones.
     """
     edges = _edges(mesh)
-    spacing = float(np.median(np.linalg.norm(p[edges[:, 1]] - p[edges[:, 0]], axis=1)))
     rounds = max(1, round((REFINE_SMOOTH_MM / spacing) ** 2))
     normals = _smooth_normals(adjacency, _vertex_normals(mesh, p), rounds)
     fold = _concavity(p, normals, edges, labels.size)
@@ -623,9 +757,9 @@ def _refine(mesh: Mesh, p: FloatArray, adjacency: sparse.csr_matrix, labels: Int
     contact[edges[(a != b) & (a != 0) & (b != 0)].ravel()] = True
     margin_rounds = max(1, round(REFINE_MARGIN_MM / spacing))
     contact_rounds = max(1, round(REFINE_CONTACT_MM / spacing))
+    near_contact = _rings(adjacency, contact, contact_rounds)
     inside = np.minimum(
-        _rings(adjacency, margin, margin_rounds) / margin_rounds,
-        _rings(adjacency, contact, contact_rounds) / contact_rounds,
+        _rings(adjacency, margin, margin_rounds) / margin_rounds, near_contact / contact_rounds
     )
     keep = inside > 1.0
     for fdi in np.unique(labels[labels > 0]):
@@ -633,7 +767,7 @@ def _refine(mesh: Mesh, p: FloatArray, adjacency: sparse.csr_matrix, labels: Int
         if not (keep & own).any():
             keep |= own & (inside >= inside[own].max())
     seeds = np.where(keep, labels, -1)
-    return _flood(adjacency, fold, seeds)
+    return _flood(adjacency, fold, seeds, labels, near_contact <= contact_rounds)
 
 
 REFINE_MARGIN_MM: Final = 3.0

@@ -7,7 +7,14 @@ import pytest
 from numpy.typing import NDArray
 
 from cuspid.design.mesh import Mesh
-from cuspid.design.pose import Pose, detect_jaw, normalise
+from cuspid.design.pose import (
+    INCISOR_SPLIT,
+    Pose,
+    detect_jaw,
+    embrasure_widths,
+    incisal_profile,
+    normalise,
+)
 from cuspid.design.synth import synth_arch
 from cuspid.web.demo_scans import arch_mesh  # tests only: the library never imports cuspid.web
 
@@ -137,3 +144,40 @@ def test_a_palate_inside_the_horseshoe_means_an_upper_jaw() -> None:
         np.concatenate([mesh.vertices, pose.to_input(disc)]), np.concatenate([mesh.faces, fan])
     )
     assert detect_jaw(with_palate, pose) == "upper"
+
+
+def test_a_partial_arch_gets_its_anterior_and_its_midline() -> None:
+    # Teeth 17..24: no mirror image for 15-17, and the centroid lies off the midline.
+    arch = synth_arch(3, jaw="upper", span=(17, 24), target_vertices=15_000)
+    rotation = arch.transform[:3, :3]
+    pose = normalise(arch.mesh, jaw="upper")
+    assert pose.anterior @ (rotation @ [0.0, 1.0, 0.0]) > 0.98  # was 0.91 (24 degrees off)
+    midline = np.abs(arch.canonical_vertices()[:, 0]) < 0.5
+    assert abs(float(np.median(pose.apply(arch.mesh.vertices)[midline, 0]))) < 1.0
+
+
+@pytest.mark.parametrize("seed", [21, 22, 36])
+def test_a_low_resolution_lower_arch_is_lower(seed: int) -> None:
+    arch = synth_arch(seed, jaw="lower", target_vertices=12_000)
+    assert normalise(arch.mesh).jaw == "lower"
+
+
+def test_the_embrasures_give_upper_incisors_wider_than_lower_ones() -> None:
+    for jaw, wide in (("upper", True), ("lower", False)):
+        arch = synth_arch(2, jaw=jaw, target_vertices=40_000)  # type: ignore[arg-type]
+        mesh = arch.mesh
+        pose = normalise(mesh, jaw=jaw)  # type: ignore[arg-type]
+        edges = mesh.vertices[mesh.faces[:, 1]] - mesh.vertices[mesh.faces[:, 0]]
+        spacing = float(np.median(np.linalg.norm(edges, axis=1)))
+        found = incisal_profile(pose.apply(mesh.vertices), spacing)
+        assert found is not None
+        widths = embrasure_widths(*found)
+        assert len(widths) >= 2
+        assert (float(np.median(widths)) > INCISOR_SPLIT) == wide
+
+
+@pytest.mark.parametrize("seed", [20, 22, 23])
+def test_a_lower_arch_without_a_central_incisor_is_lower(seed: int) -> None:
+    # The gap reads as one wide tooth; the intact side's incisors still say lower.
+    arch = synth_arch(seed, jaw="lower", missing=[41], target_vertices=30_000)
+    assert normalise(arch.mesh).jaw == "lower"
