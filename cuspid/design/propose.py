@@ -21,14 +21,17 @@ returns everything in the scan's input frame:
 5. **Contacts** are adjusted (each half of the crown separately) until the gap to each
    neighbour's surface is about ``CONTACT_TARGET_MM``; the **occlusal surface** is lowered
    smoothly where it comes closer than the material's clearance (plus
-   ``CLEARANCE_SLACK_MM``) to the antagonist.
-6. **Intaglio**: the preparation's own triangles inside the margin, offset by the cement
-   gap along their normals, joined to the outer surface's margin ring by a band of
+   ``CLEARANCE_SLACK_MM``) to the antagonist, and the contacts refitted (lowering the
+   marginal ridges can open them). Throughout, the outer surface is pushed out along the
+   preparation's normals to the report's minimum wall thickness (plus ``WALL_SLACK_MM``)
+   away from the margin, except where that would push it into a neighbour (``_Walls``):
+   the minimum wall wins over the clearance, the contact over the wall.
+6. **Intaglio**: the preparation's own triangles inside the margin (never a neighbour's,
+   holes left where the preparation dips below a scalloped margin filled), offset by the
+   cement gap along their normals, joined to the outer surface's margin ring by a band of
    triangles; where that surface is not one clean disc running alongside the margin ring,
    the preparation's height field sampled on the outer surface's polar grid, sharing its
-   margin ring. Either way the crown is one closed, outward-wound shell (checked). The outer
-   surface is kept at least ``MIN_THICKNESS_MM`` above the preparation away from the margin
-   (vertically, at the grid's vertices: the report's wall thickness is the real measure).
+   margin ring. Either way the crown is one closed, outward-wound shell (checked).
 
 The report (``crown_report``) measures the result against the margin, neighbours,
 antagonist and preparation; the proposal does not hide its warnings.
@@ -71,8 +74,12 @@ CONTACT_TARGET_MM: Final = 0.03
 """Proximal gap aimed at, inside the default 0-0.1 mm contact range."""
 CLEARANCE_SLACK_MM: Final = 0.1
 """The occlusal surface is kept this much beyond the material's minimum clearance."""
-MIN_THICKNESS_MM: Final = 1.0
-"""The outer surface stays this far above the intaglio away from the margin."""
+WALL_SLACK_MM: Final = 0.1
+"""The outer surface is kept this much beyond the minimum wall thickness from the
+preparation (``ReportLimits.wall_min_mm``), away from the margin."""
+_PUSH_REACH_MM: Final = 0.3  # pushed from this much inside the report's margin exclusion
+_PUSH_ROUNDS: Final = 3  # the outer surface is pushed out this many times (each is exact
+# for the nearest preparation point; the next catches points that came near another)
 MIN_TOOTH_VERTICES: Final = 40
 """A tooth (or neighbour) with fewer labelled vertices counts as absent."""
 
@@ -82,6 +89,10 @@ _BINS: Final = 72
 _MAX_BAND_MM: Final = 3.0  # longest edge allowed between the margin ring and the intaglio
 _MARGIN_ABOVE_GUM_MM: Final = 2.5  # a finish line lies at most this far above the gingiva
 _FLAT_NZ: Final = 0.72  # a vertex normal this close to occlusal is on a flat surface
+_CORRECTIONS: Final = 2  # contact corrections by the report's exact measure
+_CONTACT_RANGE_MM: Final = (0.005, 0.08)  # a contact outside this is corrected
+_BESIDE_MM: Final = 0.2  # a point behind a neighbour's vertex normal and this close to its
+# line is inside the neighbour (farther beside it, it is past the neighbour's border)
 _STUMP_ABOVE_GUM_MM: Final = 0.5  # a stump's vertices stand this far above the gingiva
 _STUMP_HEIGHT_MM: Final = 2.5  # and its top at least this far
 
@@ -246,17 +257,21 @@ def _margin_from_preparation(
     normals: FloatArray,
     faces: IntArray,
     tooth: BoolArray,
+    gingiva: BoolArray,
     region: BoolArray,
     centre: FloatArray,
 ) -> FloatArray:
-    """The margin loop (``_BINS``, 3) in local coordinates, around ``centre``."""
+    """The margin loop (``_BINS``, 3) in local coordinates, around ``centre``; ``gingiva``
+    marks the vertices labelled gingiva (not the tooth's)."""
     rel = local[:, :2] - centre
     angle = np.arctan2(rel[:, 1], rel[:, 0])
     radius = np.hypot(rel[:, 0], rel[:, 1])
     index = _bins(angle, _BINS)
-    # The gingival line: the tooth's vertices sharing a face with gingiva (or, in a
-    # direction without any, the tooth's lowest vertices).
-    mixed = faces[tooth[faces].any(axis=1) & ~tooth[faces].all(axis=1)]
+    # The gingival line: the tooth's vertices sharing a face with gingiva, not with a
+    # neighbour (teeth touch at their contacts, far above the gingiva); across the
+    # directions without any it is interpolated (or, without any at all, the tooth's
+    # lowest vertices per direction).
+    mixed = faces[tooth[faces].any(axis=1) & gingiva[faces].any(axis=1)]
     border = np.zeros(len(local), dtype=bool)
     border[mixed.reshape(-1)] = True
     border &= tooth
@@ -265,8 +280,10 @@ def _margin_from_preparation(
         chosen = border & (index == b)
         if chosen.any():
             gum[b] = float(np.mean(local[chosen, 2]))
-        elif (tooth & (index == b)).any():
-            gum[b] = float(np.percentile(local[tooth & (index == b), 2], 5))
+    if not np.isfinite(gum).any():
+        for b in range(_BINS):
+            if (tooth & (index == b)).any():
+                gum[b] = float(np.percentile(local[tooth & (index == b), 2], 5))
     if not np.isfinite(gum).any():
         raise ProposalFailed("the prepared tooth has no gingival line")
     gum = circular_smooth(circular_fill(gum), 2)
@@ -324,6 +341,54 @@ def _margin_at(margin: FloatArray, centre: FloatArray, angle: FloatArray) -> Flo
     )
 
 
+class _Walls:
+    """Keeps the crown's outer surface at least a wall thickness from the preparation, away
+    from the margin, without pushing it into a neighbour (local coordinates)."""
+
+    def __init__(
+        self,
+        preparation: tuple[FloatArray, FloatArray],
+        neighbours: list[_Neighbour],
+        thickness: float,
+        exclusion: float,
+    ) -> None:
+        self.preparation = cKDTree(preparation[0])
+        self.normals = preparation[1]
+        points = [n.points for n in neighbours]
+        self.neighbours = cKDTree(np.concatenate(points)) if points else None
+        self.thickness = thickness
+        self.exclusion = exclusion
+
+    def push(self, points: FloatArray, ring: FloatArray, movable: BoolArray) -> FloatArray:
+        """``points`` with each ``movable`` one away from the margin ``ring`` (farther than
+        ``exclusion`` less ``_PUSH_REACH_MM``) moved along the preparation's outward normal at
+        its nearest preparation point until it stands ``thickness`` off that point (also
+        when it had sunk into the preparation), unless that would bring it within
+        ``CONTACT_TARGET_MM`` of a neighbour (there the proximal contact decides, and the
+        report tells)."""
+        result = points.copy()
+        far, _ = cKDTree(_densified(ring)).query(points)
+        reach = self.exclusion - _PUSH_REACH_MM
+        chosen = np.flatnonzero(movable & (np.asarray(far) > reach))
+        for _ in range(_PUSH_ROUNDS):
+            distance, index = self.preparation.query(result[chosen])
+            index = np.asarray(index)
+            normal = self.normals[index]
+            offset = result[chosen] - self.preparation.data[index]
+            along = np.einsum("ij,ij->i", offset, normal)
+            thin = (np.asarray(distance) < self.thickness) & (along < self.thickness)
+            if not thin.any():
+                break
+            rows = chosen[thin]
+            moved = result[rows] + (self.thickness - along[thin])[:, None] * normal[thin]
+            if self.neighbours is not None:
+                gap, _ = self.neighbours.query(moved)
+                clear = np.asarray(gap) > CONTACT_TARGET_MM
+                rows, moved = rows[clear], moved[clear]
+            result[rows] = moved
+        return result
+
+
 class _Builder:
     """Builds the crown's two grids (outer and intaglio) in local coordinates."""
 
@@ -333,7 +398,7 @@ class _Builder:
         margin: FloatArray,
         centre: FloatArray,
         field: _HeightField,
-        pontic: bool,
+        walls: _Walls | None,
     ) -> None:
         self.template = template
         self.rho, self.theta, self.grid_faces = polar_grid(_RINGS, _SEGMENTS)
@@ -342,7 +407,7 @@ class _Builder:
         self.outline = template.outline(self.theta)
         self.margin = margin
         self.field = field
-        self.pontic = pontic
+        self.walls = walls
         self.rim = ring == _RINGS
         self.margin_centre = centre  # the margin loop is star-shaped around it
 
@@ -383,11 +448,9 @@ class _Builder:
         profile = wall_profile(self.rho)
         z = margin[:, 2] + (top - margin[:, 2]) * profile
         points = np.concatenate([xy, z[:, None]], axis=1)
-        if not self.pontic:
-            floor, inside = self.field.height(xy)
-            keep = inside & (self.rho < 0.85)
-            points[keep, 2] = np.maximum(points[keep, 2], floor[keep] + MIN_THICKNESS_MM)
         points[self.rim] = ring
+        if self.walls is not None:
+            points = self.walls.push(points, ring, ~self.rim)
         return points
 
     def mesh(self, outer: FloatArray, inner: FloatArray) -> Mesh:
@@ -408,25 +471,35 @@ class _Builder:
 
 def _signed_gap(points: FloatArray, neighbour: _Neighbour) -> float:
     """Approximate signed distance from crown points to a neighbour's surface (negative
-    inside), from the nearest neighbour vertex and its normal."""
+    inside), from the nearest neighbour vertex and its normal: a point is inside when it
+    lies behind that normal within ``_BESIDE_MM`` of its line (not far beside the vertex,
+    as past the neighbour's border with the gingiva)."""
     tree = cKDTree(neighbour.points)
     distance, index = tree.query(points)
     index = np.asarray(index)
     offset = points - neighbour.points[index]
     along = np.einsum("ij,ij->i", offset, neighbour.normals[index])
-    close = distance < 1.0
-    signed = np.where(close & (along < 0), along, distance)
+    beside = np.sqrt(np.maximum(distance**2 - along**2, 0.0))
+    inside = (along < 0) & (beside < _BESIDE_MM)
+    signed = np.where(inside, along, distance)
     return float(signed.min())
 
 
-def _fit_contacts(builder: _Builder, fit: _Fit, neighbours: list[_Neighbour]) -> None:
+def _fit_contacts(
+    builder: _Builder,
+    fit: _Fit,
+    neighbours: list[_Neighbour],
+    lowering: FloatArray | None = None,
+) -> None:
     """Move each half of the crown until its gap to that neighbour is about the target: a
     secant step, then bisection once the target is bracketed (the walls above the margin
-    region are measured; the contact does not depend on the margin ring)."""
+    region are measured; the contact does not depend on the margin ring). ``lowering`` is
+    the occlusal surface's lowering for the antagonist, when it is known (lowering the
+    marginal ridges can open a contact)."""
     walls = builder.rho < 0.92
     brackets = {n.side: [0.5, math.inf] for n in neighbours}  # half-widths: open, tight
     for _ in range(12):
-        outer = builder.outer(fit)[walls]
+        outer = builder.outer(fit, lowering)[walls]
         done = True
         for neighbour in neighbours:
             gap = _signed_gap(outer, neighbour)
@@ -447,6 +520,36 @@ def _fit_contacts(builder: _Builder, fit: _Fit, neighbours: list[_Neighbour]) ->
                 fit.distal = max(1.0, step)
             else:
                 fit.mesial = max(1.0, step)
+        if done:
+            break
+
+
+def _correct_contacts(
+    builder: _Builder,
+    fit: _Fit,
+    neighbours: list[_Neighbour],
+    local: FloatArray,
+    lowering: FloatArray | None,
+) -> None:
+    """Correct each half-width by the contact the report measures (exact surface distance
+    and penetration, where ``_fit_contacts`` steered by an estimate from the neighbours'
+    vertices and normals), at most ``_CORRECTIONS`` times, while a contact is outside
+    ``_CONTACT_RANGE_MM``."""
+    present = [n for n in neighbours if len(n.faces)]
+    meshes = [_compact(Mesh(local, n.faces)) for n in present]
+    for _ in range(_CORRECTIONS):
+        crown = builder.mesh(builder.outer(fit, lowering), builder.intaglio(fit))
+        report = crown_report(crown, margin=builder.margin_ring(fit), neighbours=meshes)
+        done = True
+        for neighbour, contact in zip(present, report.contacts_mm, strict=True):
+            if _CONTACT_RANGE_MM[0] <= contact <= _CONTACT_RANGE_MM[1]:
+                continue
+            done = False
+            step = float(np.clip(contact - CONTACT_TARGET_MM, -1.0, 1.0))
+            if neighbour.side > 0:
+                fit.distal = max(1.0, fit.distal + step)
+            else:
+                fit.mesial = max(1.0, fit.mesial + step)
         if done:
             break
 
@@ -659,7 +762,10 @@ def _propose(
         ratios.append((np.percentile(v, 98) - np.percentile(v, 2)) / ntype.buccolingual)
     size = float(np.clip(np.median(ratios), 0.8, 1.25)) if ratios else 1.0
 
-    region_faces = faces[(mine | _near(mine, faces, 2))[faces].all(axis=1)]
+    # The preparation and the gingiva around it, never a neighbour (the crown cannot rest
+    # on one, and a margin reaching towards it must not climb its proximal surface).
+    others = (seg.labels > 0) & ~mine
+    region_faces = faces[((mine | _near(mine, faces, 2)) & ~others)[faces].all(axis=1)]
     if pontic:
         near = (np.hypot(local[:, 0], local[:, 1]) < 8.0) & ~teeth
         region_faces = faces[near[faces].all(axis=1)]
@@ -698,7 +804,13 @@ def _propose(
         gum_z = float(np.median(margin[:, 2]))
     else:
         margin = _margin_from_preparation(
-            local, local_normals, faces, mine, mine | _near(mine, faces, 1), np.array([0.0, 0.0])
+            local,
+            local_normals,
+            faces,
+            mine,
+            (seg.labels == 0) & ~mine,
+            mine | _near(mine, faces, 1),
+            np.array([0.0, 0.0]),
         )
         extent = np.percentile(margin[:, 1], 98) - np.percentile(margin[:, 1], 2)
         fit.depth = 0.5 * fit.depth + 0.5 * (extent + 1.6)
@@ -709,12 +821,22 @@ def _propose(
     template = crown_template(
         jaw_of_fdi(tooth), tooth % 10, width=2 * half, depth=fit.depth, height=crown_height
     )
+    walls = None
+    if not pontic:
+        inside = faces[(mine & _inside_margin(local, margin))[faces].all(axis=1)]
+        if len(inside):
+            walls = _Walls(
+                _surface_samples(local, local_normals, inside),
+                neighbours,
+                limits.wall_min_mm + WALL_SLACK_MM,
+                limits.wall_margin_exclusion_mm,
+            )
     builder = _Builder(
         template,
         margin,
         fit.centre.copy() if pontic else np.zeros(2),
         field,
-        pontic,
+        walls,
     )
     _fit_contacts(builder, fit, neighbours)
 
@@ -728,11 +850,21 @@ def _propose(
         if above.any() and opp_normals_local[above, 2].mean() > 0:
             opp_normals_local = -opp_normals_local  # its occlusal surface faces down here
         lowering = _lowering(builder, fit, opposite_local, opp_normals_local, clearance)
+        if lowering is not None:
+            _fit_contacts(builder, fit, neighbours, lowering)
+    _correct_contacts(builder, fit, neighbours, local, lowering)
     outer = builder.outer(fit, lowering)
     crown_local = None
     if not pontic:
         crown_local = _with_conformal_intaglio(
-            outer, builder, local, local_normals, faces, mine, builder.margin_ring(fit)
+            outer,
+            builder,
+            local,
+            local_normals,
+            faces,
+            mine,
+            others,
+            builder.margin_ring(fit),
         )
     if crown_local is None:
         crown_local = builder.mesh(outer, builder.intaglio(fit))
@@ -856,27 +988,26 @@ def _with_conformal_intaglio(
     normals: FloatArray,
     faces: IntArray,
     tooth: BoolArray,
+    others: BoolArray,
     ring: FloatArray,
 ) -> Mesh | None:
     """The crown with the preparation's own triangles, offset by the cement gap along their
     normals, as its intaglio, joined to the outer surface's margin ring by a zipper band.
+    Vertices of ``others`` (the other teeth) are never part of it.
 
     None when the preparation inside the margin is not one disc with one boundary loop (the
     caller falls back to the grid intaglio), so the result is always watertight.
     """
-    inside = _near(tooth, faces, 4) & _inside_margin(local, ring, slack=0.1, floor=0.6)
-    patch = faces[inside[faces].all(axis=1)]
+    near = _near(tooth, faces, 4) & ~others
+    inside = near & _inside_margin(local, ring, slack=0.1, floor=0.6)
+    within = near & _inside_margin(local, ring, slack=0.1, floor=math.inf)
+    patch = _with_holes_filled(faces[inside[faces].all(axis=1)], faces[within[faces].all(axis=1)])
     for _ in range(4):
         if len(patch) < 20:
             return None
         component = face_components(patch, len(local))
         patch = patch[component == np.bincount(component).argmax()]
-        half = np.concatenate([patch[:, [0, 1]], patch[:, [1, 2]], patch[:, [2, 0]]])
-        _, inverse, counts = np.unique(
-            np.sort(half, axis=1), axis=0, return_inverse=True, return_counts=True
-        )
-        border = half[counts[inverse.reshape(-1)] == 1]
-        starts, outgoing = np.unique(border[:, 0], return_counts=True)
+        starts, outgoing = np.unique(_border_edges(patch)[:, 0], return_counts=True)
         pinched = starts[outgoing > 1]
         if len(pinched) == 0:
             break
@@ -913,6 +1044,39 @@ def _with_conformal_intaglio(
     )
     mesh = Mesh(vertices, crown_faces)
     return mesh if open_edge_count(mesh) == 0 else None
+
+
+def _with_holes_filled(patch: IntArray, candidates: IntArray) -> IntArray:
+    """``patch`` plus each connected group of the other ``candidates`` faces that it
+    encloses (every boundary vertex of the group is a vertex of ``patch``): a preparation
+    dipping below the margin between the teeth leaves holes in the patch, not a second rim."""
+    if len(patch) == 0:
+        return patch
+    count = int(max(patch.max(), candidates.max(initial=0))) + 1
+    weights = np.array([count * count, count, 1])
+    keys = np.sort(patch, axis=1) @ weights
+    other = candidates[~np.isin(np.sort(candidates, axis=1) @ weights, keys)]
+    if len(other) == 0:
+        return patch
+    on_patch = np.zeros(count, dtype=bool)
+    on_patch[patch.reshape(-1)] = True
+    group = face_components(other, count)
+    added = [patch]
+    for label in np.unique(group).tolist():
+        faces = other[group == label]
+        border = np.unique(_border_edges(faces))
+        if len(border) and on_patch[border].all():
+            added.append(faces)
+    return np.concatenate(added)
+
+
+def _border_edges(faces: IntArray) -> IntArray:
+    """The half-edges (E, 2) of ``faces`` that no other of them shares, as wound."""
+    half = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    _, inverse, counts = np.unique(
+        np.sort(half, axis=1), axis=0, return_inverse=True, return_counts=True
+    )
+    return np.asarray(half[counts[inverse.reshape(-1)] == 1], dtype=np.int64)
 
 
 def _zipper(
@@ -962,6 +1126,29 @@ def _near(mask: BoolArray, faces: IntArray, rings: int) -> BoolArray:
         grown = grown.copy()
         grown[faces[touched].reshape(-1)] = True
     return grown
+
+
+def _surface_samples(
+    points: FloatArray, normals: FloatArray, faces: IntArray
+) -> tuple[FloatArray, FloatArray]:
+    """The faces' vertices, edge midpoints and centres (a surface sampled about half as
+    finely as its mesh) and their unit normals (averaged from the vertex normals)."""
+
+    def samples(values: FloatArray) -> FloatArray:
+        corners = values[faces]
+        edges = 0.5 * (corners + np.roll(corners, -1, axis=1))
+        return np.concatenate([values[np.unique(faces)], edges.reshape(-1, 3), corners.mean(1)])
+
+    directions = samples(normals)
+    lengths = np.linalg.norm(directions, axis=1, keepdims=True)
+    return samples(points), directions / np.maximum(lengths, 1e-12)
+
+
+def _densified(loop: FloatArray, steps: int = 4) -> FloatArray:
+    """A closed polyline with ``steps - 1`` points added evenly on each segment."""
+    ends = np.roll(loop, -1, axis=0)
+    fractions = np.arange(steps)[:, None, None] / steps
+    return np.asarray((loop + fractions * (ends - loop)).reshape(-1, 3), dtype=np.float64)
 
 
 def _compact(mesh: Mesh) -> Mesh:

@@ -5,10 +5,17 @@ A preparation is made from one tooth of a synthetic arch, in the jaw's occlusal-
 its vertex count, faces and labels:
 
 * the **margin** runs around the tooth ``margin_height_mm`` above the gingival line (the
-  boundary between the tooth's and the gingiva's vertices, per direction around the tooth);
+  boundary between the tooth's and the gingiva's vertices, per direction around the tooth;
+  between the teeth, where the tooth meets its neighbour, interpolated), deeper where the
+  tooth's surface rises too slowly from it for a crown of some thickness
+  (``_ABOVE_CHAMFER_MM`` above the margin just inside the chamfer, down to
+  ``_ABOVE_GUM_MM`` above the gingiva);
 * inside the margin the tooth is cut down to a **tapered stump**: a chamfer ``chamfer_mm``
-  wide rising 0.3 mm, then axial walls with a 6° taper, and the occlusal surface lowered by
-  the occlusal reduction (1.5-2.0 mm, drawn from the seed);
+  wide rising 0.3 mm, then axial walls with a 6° taper, and everywhere at least the axial
+  reduction (1.1-1.4 mm, sideways) and the occlusal reduction (1.5-1.9 mm, downwards) below
+  the crown's outer surface (the surface eroded by a half-ellipsoid, ``_reduced_heights``;
+  the surface within ``_SPARED_MM`` of the margin is spared, the crown thins out there);
+  the stump never goes below the chamfer rising from the nearby margin;
 * below the margin the tooth is untouched.
 
 The **ideal crown** is the original tooth surface inside the margin (the outer surface)
@@ -25,6 +32,7 @@ from typing import Final
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.spatial import cKDTree  # type: ignore[import-untyped]  # scipy ships no type stubs
 
 from cuspid.design.circular import at_angle, circular_fill, circular_smooth
 from cuspid.design.labels import FDI_BY_JAW, Jaw, SegmentationResult, jaw_of_fdi
@@ -38,6 +46,14 @@ IntArray = NDArray[np.int64]
 _BINS: Final = 72  # directions around the tooth for the gingival line and the margin
 _CHAMFER_RISE_MM: Final = 0.3
 _TAPER: Final = math.radians(6.0)
+_OCCLUSAL_REDUCTION_MM: Final = (1.5, 1.9)  # drawn per preparation
+_AXIAL_REDUCTION_MM: Final = (1.1, 1.4)  # drawn per preparation
+_SPARED_MM: Final = 1.0  # the tooth's surface this close to the margin may come closer
+_LOWERINGS: Final = 3  # rounds of deepening the margin (each moves it outwards a little)
+_LEDGE_BAND_MM: Final = 0.3  # half-width of the ring read just inside the chamfer
+_ABOVE_CHAMFER_MM: Final = 1.4  # the tooth's surface there stays this far above the margin
+_ABOVE_GUM_MM: Final = 0.2  # and the margin at least this far above the gingiva
+_SAMPLE_MM: Final = 0.25  # the crown's strip at the margin is sampled this finely
 
 
 class PreparationFailed(ValueError):
@@ -85,7 +101,12 @@ def _per_bin(index: IntArray, values: FloatArray, reduce: str) -> FloatArray:
     result = np.full(_BINS, np.nan)
     for b in np.unique(index).tolist():
         chosen = values[index == b]
-        result[b] = chosen.max() if reduce == "max" else chosen.mean()
+        if reduce == "max":
+            result[b] = chosen.max()
+        elif reduce == "min":
+            result[b] = chosen.min()
+        else:
+            result[b] = chosen.mean()
     return result
 
 
@@ -123,12 +144,15 @@ def synth_preparation(
     faces = arch.mesh.faces
     mine = arch.labels == tooth
 
-    # The gingival line: tooth vertices sharing a face with gingiva, per direction.
+    # The gingival line: tooth vertices sharing a face with gingiva, per direction (not with
+    # a neighbouring tooth: teeth touch at their contacts, far above the gingiva).
     centre = up[mine, :2].mean(axis=0)
     rel = up[:, :2] - centre
     radius = np.hypot(rel[:, 0], rel[:, 1])
-    bins = _bin_of(np.arctan2(rel[:, 1], rel[:, 0]))
-    mixed = faces[mine[faces].any(axis=1) & ~mine[faces].all(axis=1)]
+    angle = np.arctan2(rel[:, 1], rel[:, 0])
+    bins = _bin_of(angle)
+    gingiva = arch.labels == 0
+    mixed = faces[mine[faces].any(axis=1) & gingiva[faces].any(axis=1)]
     border = np.zeros(len(up), dtype=bool)
     border[mixed.reshape(-1)] = True
     border &= mine
@@ -136,23 +160,25 @@ def synth_preparation(
         raise PreparationFailed(f"tooth {tooth} has too few vertices at this resolution")
     gum_line = circular_smooth(_filled(_per_bin(bins[border], up[border, 2], "mean")), 2)
     rng = np.random.default_rng([seed, tooth, 11])
-    reduction = float(rng.uniform(1.5, 2.0))
-    z_margin = at_angle(gum_line + margin_height_mm, np.arctan2(rel[:, 1], rel[:, 0]))
-
-    above = mine & (up[:, 2] >= z_margin)
-    if above.sum() < 30:
-        raise PreparationFailed(f"tooth {tooth} is too short to prepare")
-    r_margin = circular_smooth(_filled(_per_bin(bins[above], radius[above], "max")), 1)
-    inward = at_angle(r_margin, np.arctan2(rel[:, 1], rel[:, 0])) - radius
+    occlusal = float(rng.uniform(*_OCCLUSAL_REDUCTION_MM))
+    axial = float(rng.uniform(*_AXIAL_REDUCTION_MM))
+    margin_line = gum_line + margin_height_mm
+    for lowering in range(_LOWERINGS, -1, -1):
+        z_margin = at_angle(margin_line, angle)
+        above = mine & (up[:, 2] >= z_margin)
+        if above.sum() < 30:
+            raise PreparationFailed(f"tooth {tooth} is too short to prepare")
+        r_margin = circular_smooth(_filled(_per_bin(bins[above], radius[above], "max")), 1)
+        inward = at_angle(r_margin, angle) - radius
+        if lowering:
+            # Where the tooth's surface rises slowly from the margin (between the teeth),
+            # the finish line goes deeper, so the crown is thick enough past its chamfer.
+            ledge = mine & (np.abs(inward - chamfer_mm) < _LEDGE_BAND_MM)
+            surface = _per_bin(bins[ledge], up[ledge, 2], "min") - _ABOVE_CHAMFER_MM
+            deeper = np.fmin(margin_line, np.fmax(surface, gum_line + _ABOVE_GUM_MM))
+            margin_line = circular_smooth(deeper, 1)
     # Radially inside the margin (a deep groove running down a wall stays part of the crown).
     inside = mine & (inward > 0.0) & (up[:, 2] >= z_margin - 1.0)
-
-    # The stump: chamfer, tapered axial walls, reduced occlusal surface.
-    t = np.maximum(inward, 0.0)
-    chamfer = z_margin + _CHAMFER_RISE_MM * np.minimum(t / chamfer_mm, 1.0) ** 2
-    wall = chamfer + np.maximum(t - chamfer_mm, 0.0) / math.tan(_TAPER)
-    prepared_z = np.maximum(z_margin, np.minimum(wall, up[:, 2] - reduction))
-    prepared_z = np.minimum(prepared_z, up[:, 2])
 
     # The crown region: faces wholly inside, its largest connected patch.
     patch = faces[inside[faces].all(axis=1)]
@@ -173,6 +199,20 @@ def synth_preparation(
         raise PreparationFailed(f"the margin of tooth {tooth} is not a simple loop")
     rim = max(loops, key=len)
     used = np.unique(patch)
+
+    # The stump: chamfer, tapered axial walls, and everywhere at least the axial (sideways)
+    # and occlusal (downwards) reduction below the tooth's surface.
+    t = np.maximum(inward, 0.0)
+    chamfer = z_margin + _CHAMFER_RISE_MM * np.minimum(t / chamfer_mm, 1.0) ** 2
+    wall = chamfer + np.maximum(t - chamfer_mm, 0.0) / math.tan(_TAPER)
+    margin_up = np.column_stack([up[rim, :2], chamfer[rim]])
+    reduced = _reduced_heights(
+        up[used, :2], _crown_surface(up, patch, margin_up, rim), margin_up, axial, occlusal
+    )
+    prepared_z = up[:, 2].copy()
+    floor = _chamfer_floor(up[used, :2], margin_up, chamfer_mm)
+    prepared_z[used] = np.maximum(floor, np.minimum(wall[used], reduced))
+    prepared_z = np.minimum(prepared_z, up[:, 2])
 
     scan_up = up.copy()
     scan_up[used, 2] = prepared_z[used]
@@ -210,6 +250,60 @@ def synth_preparation(
         jaw=jaw,
         transform=arch.transform,
     )
+
+
+def _chamfer_floor(query: FloatArray, margin: FloatArray, chamfer_mm: float) -> FloatArray:
+    """The lowest the stump may go at each point ``query`` (x, y): the chamfer rising from the
+    nearby margin points (the lowest of them: a scalloped margin climbs steeply between the
+    teeth), or, farther than ``chamfer_mm`` from every margin point, the margin's lowest
+    point (the stump's top never goes below the finish line)."""
+    floor = np.full(len(query), float(margin[:, 2].min()) + _CHAMFER_RISE_MM)
+    lists = cKDTree(margin[:, :2]).query_ball_point(query, chamfer_mm)
+    for row, near in enumerate(lists):
+        if near:
+            across = np.linalg.norm(margin[near, :2] - query[row], axis=1) / chamfer_mm
+            floor[row] = float((margin[near, 2] + _CHAMFER_RISE_MM * across**2).min())
+    return floor
+
+
+def _crown_surface(
+    up: FloatArray, patch: IntArray, margin: FloatArray, rim: list[int]
+) -> FloatArray:
+    """Points over the ideal crown's outer surface (occlusal up): the tooth's surface inside
+    the margin (vertices, edge midpoints, face centres) and, every ``_SAMPLE_MM``, the strip
+    from each margin vertex's original height down to the margin."""
+    corners = up[patch]
+    edges = 0.5 * (corners + np.roll(corners, -1, axis=1))
+    surface = [up[np.unique(patch)], edges.reshape(-1, 3), corners.mean(axis=1)]
+    rise = up[np.asarray(rim), 2] - margin[:, 2]
+    steps = 1 + math.ceil(float(rise.max(initial=0.0)) / _SAMPLE_MM)
+    for fraction in np.linspace(0.0, 1.0, steps):
+        surface.append(np.column_stack([margin[:, :2], margin[:, 2] + fraction * rise]))
+    return np.concatenate(surface)
+
+
+def _reduced_heights(
+    query: FloatArray, surface: FloatArray, margin: FloatArray, axial: float, occlusal: float
+) -> FloatArray:
+    """The highest stump height at each point ``query`` (x, y) that keeps every point of the
+    crown's outer surface (``surface``, occlusal up) at least ``axial`` mm away sideways and
+    ``occlusal`` mm downwards: the surface eroded by a half-ellipsoid with those radii
+    (infinite where no surface point is within ``axial``). The surface within
+    ``_SPARED_MM`` of the margin is spared (the crown thins out to its margin there).
+    """
+    far, _ = cKDTree(margin).query(surface)
+    tooth = surface[np.asarray(far) >= _SPARED_MM]
+    height = np.full(len(query), np.inf)
+    if len(tooth) == 0:
+        return height
+    lists = cKDTree(tooth[:, :2]).query_ball_point(query, axial)
+    counts = np.fromiter((len(item) for item in lists), dtype=np.int64, count=len(query))
+    rows = np.repeat(np.arange(len(query)), counts)
+    near = np.fromiter((k for item in lists for k in item), dtype=np.int64, count=int(counts.sum()))
+    across = np.linalg.norm(tooth[near, :2] - query[rows], axis=1)
+    below = tooth[near, 2] - occlusal * np.sqrt(np.maximum(1.0 - (across / axial) ** 2, 0.0))
+    np.minimum.at(height, rows, below)
+    return height
 
 
 def _border_half_edges(faces: IntArray) -> IntArray:

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from cuspid.design.crown_report import (
+    ReportLimits,
     WarningCode,
     crown_report,
     open_edge_count,
@@ -61,8 +62,10 @@ def test_the_proposal_is_watertight_and_close_to_the_ideal_crown(
     assert proposal.neighbours == (45, 47)
     assert not proposal.pontic
     assert chamfer_distance(proposal.crown, molar.ideal_crown) < CHAMFER_LIMIT_MM
-    # The margin found on the scan is near the true one.
-    gaps = np.min(np.linalg.norm(proposal.margin[:, None] - molar.margin[None], axis=2), axis=1)
+    # The margin found on the scan is near the true margin line.
+    ends = np.roll(molar.margin, -1, axis=0)
+    line = np.concatenate([molar.margin + t * (ends - molar.margin) for t in np.arange(10) / 10])
+    gaps = np.min(np.linalg.norm(proposal.margin[:, None] - line[None], axis=2), axis=1)
     assert np.median(gaps) < 0.5
 
 
@@ -154,6 +157,32 @@ def test_the_report_warns_on_constructed_bad_placements(
     lifted = Mesh(molar.preparation.vertices + 1.2 * direction, molar.preparation.faces)
     report = crown_report(proposal.crown, margin=proposal.margin, preparation=lifted)
     assert WarningCode.WallThin in report.warning_codes
+
+
+def test_the_walls_are_pushed_out_to_the_minimum_thickness_asked_for(
+    molar: SynthPreparation, proposal: CrownProposal
+) -> None:
+    # A thicker minimum wall makes a crown standing farther off the preparation, away from
+    # the margin (where the default crown was thinner than asked, it now is not).
+    thick = ReportLimits(wall_min_mm=1.4)
+    thicker = propose_crown(
+        molar.scan, 46, antagonist=molar.antagonist, segmentation=molar.segmentation, limits=thick
+    )
+    assert open_edge_count(thicker.crown) == 0
+    assert thicker.report.volume_mm3 is not None
+    assert proposal.report.volume_mm3 is not None
+    assert thicker.report.volume_mm3 > proposal.report.volume_mm3 + 5.0
+    prep = Mesh(molar.preparation.vertices, molar.preparation.faces)
+    default_mean = _mean_distance_from(proposal.crown, prep)
+    thick_mean = _mean_distance_from(thicker.crown, prep)
+    assert thick_mean > default_mean + 0.1
+
+
+def _mean_distance_from(crown: Mesh, surface: Mesh) -> float:
+    """Mean distance of the crown's vertices farther than 0.5 mm from ``surface``'s vertices
+    (its outer surface; the intaglio lies on the preparation)."""
+    gaps = np.min(np.linalg.norm(crown.vertices[:, None] - surface.vertices[None], axis=2), axis=1)
+    return float(gaps[gaps > 0.5].mean())
 
 
 def test_refusals(molar: SynthPreparation) -> None:

@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cuspid.design.crown_report import margin_length, open_edge_count, signed_volume
+from cuspid.design.crown_report import (
+    ReportLimits,
+    crown_report,
+    margin_length,
+    open_edge_count,
+    signed_volume,
+)
 from cuspid.design.crown_templates import crown_template, polar_grid
 from cuspid.design.labels import InvalidLabels
 from cuspid.design.synth import synth_pair
@@ -65,6 +71,24 @@ def test_every_tooth_type_prepares_watertight(seed: int, tooth: int) -> None:
     assert signed_volume(prep.ideal_crown) > 10.0
     assert np.allclose(prep.transform[:3, :3], np.eye(3))  # unposed (the jaws' gap remains)
     assert prep.preparation.face_count > 50
+
+
+@pytest.mark.parametrize(("seed", "tooth"), [(3, 36), (5, 23), (7, 15)])
+def test_the_ideal_crown_has_realistic_walls_over_its_preparation(seed: int, tooth: int) -> None:
+    # Axial and occlusal reduction of at least 1.1 / 1.5 mm: away from the chamfer the
+    # ideal crown (the original tooth over the stump) is about 1 mm thick or more.
+    prep = synth_preparation(seed, tooth, target_vertices=SMALL)
+    away = ReportLimits(wall_margin_exclusion_mm=2.0)
+    report = crown_report(
+        prep.ideal_crown, margin=prep.margin, preparation=prep.preparation, limits=away
+    )
+    assert report.min_wall_thickness_mm is not None
+    assert report.min_wall_thickness_mm >= 0.95
+    # Measured from 1 mm off the margin (the report's default), it thins towards the chamfer
+    # but is never close to the preparation.
+    default = crown_report(prep.ideal_crown, margin=prep.margin, preparation=prep.preparation)
+    assert default.min_wall_thickness_mm is not None
+    assert default.min_wall_thickness_mm >= 0.7
 
 
 def test_it_is_deterministic() -> None:
