@@ -90,6 +90,11 @@ TWO_TEETH_MM: Final = 10.0
 """Embrasure dips this far apart (mm) or more hold two teeth (a missed embrasure)."""
 JAW_EVIDENCE: Final = 0.5
 """The summed incisor evidence (``_incisor_evidence``) must exceed this to decide a jaw."""
+COARSE_EDGE_MM: Final = 0.75
+"""From this median edge length (mm) the incisal ridge's sectors (1.5 edges, over 1.1 mm)
+are as wide as an incisal embrasure's notch, so notches can fall between them."""
+COARSE_UPPER_EVIDENCE: Final = 2.0
+"""On a coarse scan (COARSE_EDGE_MM) the incisor evidence must exceed this to say upper."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -580,6 +585,9 @@ def jaw_cue(mesh: Mesh, pose: Pose) -> Jaw | None:
     scans are open where the tongue is). Otherwise the front teeth vote
     (``_incisor_evidence``): upper incisors are much wider than lower ones. Evidence beyond
     +-JAW_EVIDENCE decides; weaker evidence (a worn, coarse or gapped front) gives no cue.
+    On a coarse scan (median edge from COARSE_EDGE_MM) "upper" needs COARSE_UPPER_EVIDENCE:
+    coarse sampling loses embrasure notches, so lower incisors merge and look as wide as
+    upper ones, while nothing makes upper incisors look narrow; the error is one-sided.
 
     It relies on ``pose`` having the right occlusal and anterior directions and on adult
     proportions; a rigid motion of the scan does not change it.
@@ -593,7 +601,7 @@ def jaw_cue(mesh: Mesh, pose: Pose) -> Jaw | None:
     if found is None:
         return None
     evidence = _incisor_evidence(*found)
-    if evidence > JAW_EVIDENCE:
+    if evidence > (COARSE_UPPER_EVIDENCE if spacing >= COARSE_EDGE_MM else JAW_EVIDENCE):
         return "upper"
     if evidence < -JAW_EVIDENCE:
         return "lower"

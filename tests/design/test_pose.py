@@ -8,13 +8,16 @@ from numpy.typing import NDArray
 
 from cuspid.design.mesh import Mesh
 from cuspid.design.pose import (
+    COARSE_EDGE_MM,
     INCISOR_SPLIT,
     Pose,
     detect_jaw,
     embrasure_widths,
     incisal_profile,
+    jaw_cue,
     normalise,
 )
+from cuspid.design.segment import segment
 from cuspid.design.synth import synth_arch
 from cuspid.web.demo_scans import arch_mesh  # tests only: the library never imports cuspid.web
 
@@ -181,3 +184,15 @@ def test_a_lower_arch_without_a_central_incisor_is_lower(seed: int) -> None:
     # The gap reads as one wide tooth; the intact side's incisors still say lower.
     arch = synth_arch(seed, jaw="lower", missing=[41], target_vertices=30_000)
     assert normalise(arch.mesh).jaw == "lower"
+
+
+def test_a_coarse_lower_arch_whose_incisors_look_wide_is_still_lower() -> None:
+    # At about 0.86 mm edges the notches between the lower incisors are lost and the front
+    # reads as wide as an upper one; the incisors alone (which said upper) no longer
+    # decide, and the tooth widths of the whole arch do.
+    arch = synth_arch(231, jaw="lower", target_vertices=11_500, noise_mm=0.03, crowding=0.3)
+    mesh = arch.mesh
+    edges = mesh.vertices[mesh.faces[:, 1]] - mesh.vertices[mesh.faces[:, 0]]
+    assert float(np.median(np.linalg.norm(edges, axis=1))) >= COARSE_EDGE_MM
+    assert jaw_cue(mesh, normalise(mesh)) != "upper"
+    assert segment(mesh).jaw == "lower"
