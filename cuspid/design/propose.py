@@ -5,9 +5,10 @@ returns everything in the scan's input frame:
 
 1. **Segmentation** (``segment`` unless given) names the tooth's vertices and its neighbours:
    the teeth one position mesial and distal (across the midline for a central incisor). A
-   prepared tooth is shorter than its neighbours and a segmentation may miss it: with both
-   neighbours found, a stump standing between them (``_find_stump``) is taken as the
-   preparation when the tooth's label covers less than half of it.
+   prepared tooth is shorter than its neighbours and a segmentation may bleed into it or
+   miss it: a neighbour's label past that neighbour's contact towards the tooth is taken
+   off (``_without_bleed``), and with both neighbours found, a stump standing between them
+   (``_find_stump``) is joined to the tooth's label when that misses over a quarter of it.
 2. **Local frame**: ``u`` runs from the mesial to the distal neighbour, ``v`` buccally (away
    from the arch's inside), z occlusally.
 3. **Margin line** (prepared tooth): around the preparation, per direction, the outermost
@@ -95,6 +96,11 @@ _BESIDE_MM: Final = 0.2  # a point behind a neighbour's vertex normal and this c
 # line is inside the neighbour (farther beside it, it is past the neighbour's border)
 _STUMP_ABOVE_GUM_MM: Final = 0.5  # a stump's vertices stand this far above the gingiva
 _STUMP_HEIGHT_MM: Final = 2.5  # and its top at least this far
+_TOP_SHARE: Final = 0.3  # a neighbour's highest vertices, its occlusal third
+_BLEED_SLACK_MM: Final = 0.5  # a neighbour reaches at most this far past its occlusal
+# third's proximal extent (the stump beside it is cut back 1 mm or more) ...
+_PROXIMAL_FACING: Final = 0.5  # ... except down its proximal wall, facing the tooth this
+_STEEP_NZ: Final = 0.6  # much (horizontal part of the unit normal) and this steep
 
 
 class ProposalFailed(ValueError):
@@ -594,10 +600,10 @@ def _neighbour(
     side: float,
     local: FloatArray,
     normals: FloatArray,
-    seg: SegmentationResult,
+    labels: IntArray,
     faces: IntArray,
 ) -> _Neighbour | None:
-    mask = seg.labels == fdi
+    mask = labels == fdi
     if mask.sum() < MIN_TOOTH_VERTICES:
         return None
     return _Neighbour(
@@ -709,16 +715,19 @@ def _propose(
     teeth = seg.labels > 0
     if teeth.any() and normals[teeth, 2].mean() < 0:
         normals = -normals  # the scan is wound inwards
-    mine = seg.labels == tooth
+    labels = _without_bleed(canonical, normals, faces, seg.labels, tooth, candidates)
+    mine = labels == tooth
     found: list[tuple[int, float, NDArray[np.bool_]]] = []
     for fdi, side in ((candidates[0], -1.0), (candidates[1], 1.0)):
-        if fdi is not None and int((seg.labels == fdi).sum()) >= MIN_TOOTH_VERTICES:
-            found.append((fdi, side, seg.labels == fdi))
+        if fdi is not None and int((labels == fdi).sum()) >= MIN_TOOTH_VERTICES:
+            found.append((fdi, side, labels == fdi))
     if len(found) == 2:
         # A prepared tooth is shorter than its neighbours and a segmentation may miss it (or
-        # most of it): a stump standing between the neighbours is the preparation.
-        stump = _find_stump(canonical, faces, seg.labels, tooth, found[0][2], found[1][2])
-        if stump is not None and int(stump.sum()) > 2 * int(mine.sum()):
+        # much of it, labelling its lower part gingiva): a stump standing between the
+        # neighbours is the preparation, joined to the label when that misses over a
+        # quarter of it (a true label differs from it only by some gingiva at its foot).
+        stump = _find_stump(canonical, faces, labels, tooth, found[0][2], found[1][2])
+        if stump is not None and int((stump & ~mine).sum()) > int(mine.sum()) // 3:
             mine = mine | stump
     pontic = int(mine.sum()) < MIN_TOOTH_VERTICES
     if not found:
@@ -749,7 +758,7 @@ def _propose(
     neighbours = [
         n
         for fdi, side, _ in found
-        if (n := _neighbour(fdi, side, local, local_normals, seg, faces)) is not None
+        if (n := _neighbour(fdi, side, local, local_normals, labels, faces)) is not None
     ]
 
     nominal = tooth_type(jaw_of_fdi(tooth), tooth % 10)
@@ -764,7 +773,7 @@ def _propose(
 
     # The preparation and the gingiva around it, never a neighbour (the crown cannot rest
     # on one, and a margin reaching towards it must not climb its proximal surface).
-    others = (seg.labels > 0) & ~mine
+    others = (labels > 0) & ~mine
     region_faces = faces[((mine | _near(mine, faces, 2)) & ~others)[faces].all(axis=1)]
     if pontic:
         near = (np.hypot(local[:, 0], local[:, 1]) < 8.0) & ~teeth
@@ -808,7 +817,7 @@ def _propose(
             local_normals,
             faces,
             mine,
-            (seg.labels == 0) & ~mine,
+            (labels == 0) & ~mine,
             mine | _near(mine, faces, 1),
             np.array([0.0, 0.0]),
         )
@@ -900,6 +909,67 @@ def _propose(
         neighbours=tuple(n.fdi for n in neighbours),
         pontic=pontic,
     )
+
+
+def _without_bleed(
+    canonical: FloatArray,
+    normals: FloatArray,
+    faces: IntArray,
+    labels: IntArray,
+    tooth: int,
+    candidates: tuple[int, int | None],
+) -> IntArray:
+    """``labels`` with each neighbour's label taken off the vertices that lie past its
+    proximal contact towards the tooth (canonical frame, +z occlusal): a segmentation
+    bleeds from a tall neighbour into the low prepared stump beside it.
+
+    A crown is widest mesio-distally near its contact (the height of contour), so little of
+    the neighbour lies more than ``_BLEED_SLACK_MM`` past the proximal extent of its
+    occlusal third (``_TOP_SHARE`` of its vertices, above the stump and the gingiva) along
+    the arch towards the tooth; what does is its proximal wall bulging below the contact,
+    steep and facing the tooth (``_PROXIMAL_FACING``, ``_STEEP_NZ``), and keeps its label.
+    The other vertices past that extent connected to the tooth's label become the tooth's;
+    the rest (papilla, bare stump) become gingiva, where ``_find_stump`` and the margin may
+    still claim them.
+    """
+    result = labels.copy()
+    xy = canonical[:, :2]
+    masks = [labels == fdi if fdi is not None else None for fdi in candidates]
+    present = [m for m in masks if m is not None and int(m.sum()) >= MIN_TOOTH_VERTICES]
+    mine = labels == tooth
+    if int(mine.sum()) >= MIN_TOOTH_VERTICES:
+        target = xy[mine].mean(axis=0)
+    elif len(present) == 2:
+        target = 0.5 * (xy[present[0]].mean(axis=0) + xy[present[1]].mean(axis=0))
+    else:
+        return result
+    z = canonical[:, 2]
+    bleed = np.zeros(len(labels), dtype=bool)
+    for index, mask in enumerate(present):
+        centre = xy[mask].mean(axis=0)
+        # Along the arch: towards the other neighbour when both are there.
+        goal = xy[present[1 - index]].mean(axis=0) if len(present) == 2 else target
+        toward = goal - centre
+        length = float(np.linalg.norm(toward))
+        if length < 1e-6:
+            continue
+        toward = toward / length
+        reach = (xy - centre) @ toward
+        top = mask & (z >= np.percentile(z[mask], 100.0 * (1.0 - _TOP_SHARE)))
+        extent = float(np.percentile(reach[top], 99))
+        wall = (normals[:, :2] @ toward > _PROXIMAL_FACING) & (normals[:, 2] < _STEEP_NZ)
+        bleed |= mask & (reach > extent + _BLEED_SLACK_MM) & ~wall
+    if not bleed.any():
+        return result
+    result[bleed] = 0
+    patch = faces[(bleed | mine)[faces].all(axis=1)]
+    if len(patch) and mine.any():
+        component = face_components(patch, len(labels))
+        touching = np.unique(component[mine[patch].any(axis=1)])
+        joined = np.zeros(len(labels), dtype=bool)
+        joined[patch[np.isin(component, touching)].reshape(-1)] = True
+        result[joined & bleed] = tooth
+    return result
 
 
 def _find_stump(

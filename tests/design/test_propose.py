@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.spatial import cKDTree  # type: ignore[import-untyped]  # no type stubs
 
 from cuspid.design.crown_report import (
     ReportLimits,
@@ -131,6 +132,32 @@ def test_an_unlabelled_preparation_between_its_neighbours_is_crowned_not_bridged
     assert result.neighbours == (45, 47)
     assert open_edge_count(result.crown) == 0
     assert result.report.min_wall_thickness_mm is not None
+    assert chamfer_distance(result.crown, molar.ideal_crown) < CHAMFER_LIMIT_MM
+
+
+def test_neighbour_labels_bleeding_into_the_stump_do_not_block_the_crown(
+    molar: SynthPreparation,
+) -> None:
+    # A segmentation that grew both neighbours' labels 1.5 mm into the low prepared stump (as
+    # real segmentations do): those stump vertices are not taken for the neighbours' proximal
+    # surfaces, so the contacts stay closed, not negative, and the crown in place.
+    labels = molar.segmentation.labels.copy()
+    instances = molar.segmentation.instances.copy()
+    stump = np.flatnonzero(labels == 46)
+    for fdi in (45, 47):
+        instance = instances[labels == fdi][0]
+        distance, _ = cKDTree(molar.scan.vertices[labels == fdi]).query(molar.scan.vertices[stump])
+        grown = stump[distance < 1.5]
+        assert len(grown) > 20
+        labels[grown], instances[grown] = fdi, instance
+    bled = SegmentationResult(jaw="lower", labels=labels, instances=instances)
+    result = propose_crown(molar.scan, 46, antagonist=molar.antagonist, segmentation=bled)
+    assert result.neighbours == (45, 47)
+    assert all(-0.02 <= contact <= 0.1 for contact in result.report.contacts_mm), (
+        result.report.contacts_mm
+    )
+    assert WarningCode.ContactTight not in result.report.warning_codes
+    assert open_edge_count(result.crown) == 0
     assert chamfer_distance(result.crown, molar.ideal_crown) < CHAMFER_LIMIT_MM
 
 
