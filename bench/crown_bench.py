@@ -6,9 +6,16 @@ seeds below 100 only. Each case prepares one tooth (type and jaw drawn from the 
 posed synthetic arch, proposes a crown from the scan alone (segmented by ``segment``,
 unless ``--true-labels``; the jaw is given, as a lab knows which scan is which, unless
 ``--detect-jaw``) with the antagonist, and compares it with the known ideal crown
-(Chamfer distance, ``metrics.chamfer_distance``). Note that the ideal crown is the original
-tooth, which sits 0.3 mm from the antagonist, while a zirconia proposal must keep 1.0 mm:
-with the antagonist the proposal is lowered on purpose. Imports only ``cuspid.design``.
+(Chamfer distance, ``metrics.chamfer_distance``). Imports only ``cuspid.design``.
+
+Per case it prints the report's proximal contacts, the occlusal clearance (preparation to
+antagonist: the room for the material, which the synthetic preparation's 1.5-1.9 mm
+occlusal reduction sets), the occlusal contact (crown to antagonist, signed) and, for
+comparison, the ideal crown's occlusal contact (``ideal``). The proposal aims at light
+contact (``propose.OCCLUSAL_TARGET_MM``, 0.05 mm); the ideal crown is the original tooth of
+an arch pair generated about 0.3 mm apart at the highest cusps (``synth.synth_pair``), so
+it usually stands a little farther from the antagonist than the proposal: part of the
+Chamfer distance with the antagonist is that difference, made on purpose.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cuspid.design.crown_report import open_edge_count, signed_volume
+from cuspid.design.crown_report import crown_report, open_edge_count, signed_volume
 from cuspid.design.metrics import chamfer_distance
 from cuspid.design.propose import ProposalFailed, propose_crown
 from cuspid.design.synth_prep import SynthPreparation, synth_preparation
@@ -44,6 +51,10 @@ def bench_case(seed: int) -> SynthPreparation:
     )
 
 
+def _mm(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print per-case and summary figures; returns the exit status."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -56,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     chamfers: list[float] = []
+    occlusions: list[float] = []
+    ideals: list[float] = []
     seconds: list[float] = []
     watertight = 0
     failures = 0
@@ -84,13 +97,20 @@ def main(argv: list[str] | None = None) -> int:
         warnings.update(proposal.report.warning_codes)
         report = proposal.report
         contacts = " ".join(f"{c:.2f}" for c in report.contacts_mm)
-        clearance = report.occlusal_clearance_mm
-        wall = report.min_wall_thickness_mm
+        ideal = None
+        if not args.no_antagonist:
+            ideal = crown_report(
+                case.ideal_crown, margin=case.margin, antagonist=case.antagonist
+            ).occlusal_contact_mm
+        if report.occlusal_contact_mm is not None and ideal is not None:
+            occlusions.append(report.occlusal_contact_mm)
+            ideals.append(ideal)
         print(
             f"seed {seed} tooth {case.tooth} n={case.scan.vertex_count:>6} "
             f"chamfer {chamfer:.3f} mm  contacts [{contacts}] "
-            f"clearance {'-' if clearance is None else f'{clearance:.2f}'} "
-            f"wall {'-' if wall is None else f'{wall:.2f}'} "
+            f"clearance {_mm(report.occlusal_clearance_mm)} "
+            f"occlusion {_mm(report.occlusal_contact_mm)} (ideal {_mm(ideal)}) "
+            f"wall {_mm(report.min_wall_thickness_mm)} "
             f"{'watertight' if closed else 'OPEN'} {elapsed:.1f}s "
             f"{','.join(report.warning_codes) or '-'}"
         )
@@ -101,6 +121,12 @@ def main(argv: list[str] | None = None) -> int:
     if done:
         print(f"median Chamfer   {np.median(chamfers):.3f} mm (mean {np.mean(chamfers):.3f})")
         print(f"watertight       {100.0 * watertight / done:.0f} %")
+        if occlusions:
+            print(
+                f"occlusion        median {np.median(occlusions):.2f} mm "
+                f"(range {min(occlusions):.2f}..{max(occlusions):.2f}; "
+                f"ideal crown median {np.median(ideals):.2f})"
+            )
         print(f"median seconds   {np.median(seconds):.2f} per proposal")
     print(
         "warnings         "

@@ -2,9 +2,18 @@
 
 ``crown_report`` measures any crown mesh against its surroundings, independent of how the
 crown was made: the margin line's length, the proximal contact to each neighbour, the
-occlusal clearance to the antagonist, the minimum wall thickness over the preparation, the
-volume and watertightness, and raises a warning with a stable code for each number outside
-its clinical range (``ReportLimits``; the defaults are configurable, not clinical law).
+occlusal contact to the antagonist, the occlusal clearance, the minimum wall thickness over
+the preparation, the volume and watertightness, and raises a warning with a stable code for
+each number outside its clinical range (``ReportLimits``; the defaults are configurable, not
+clinical law).
+
+The two occlusal numbers are what a designer means by them. The **occlusal contact** is the
+signed gap from the crown to the antagonist: a crown is designed in light contact with its
+antagonist (0-0.2 mm by default), since a crown out of occlusion lets the opposing tooth
+drift into the space and one pressing into it takes the bite. The **occlusal clearance** is
+the room between the *preparation* and the antagonist, the occlusal thickness left for the
+material (at least 1.0 mm for zirconia): too little is a reduction problem of the
+preparation, which no crown design fixes.
 
 Distances (point to surface, in millimetres) are computed without a spatial index library:
 
@@ -23,10 +32,10 @@ the candidates. The minimum distance between two surfaces is taken in both direc
 grid samples of each surface against the other), so a vertex of either touching a face of
 the other is found exactly and an edge crossing an edge within ``resolution_mm``.
 
-Penetration (a negative contact or clearance) is detected with the generalised winding
-number: points of the other mesh inside the crown (when the crown is watertight), and crown
-vertices inside the other mesh (when that one is watertight). The value is minus the largest
-depth of such a point below the surface it is inside.
+Penetration (a negative contact, occlusal contact or clearance) is detected with the
+generalised winding number: points of the other mesh inside the crown (when the crown is
+watertight), and crown vertices inside the other mesh (when that one is watertight). The
+value is minus the largest depth of such a point below the surface it is inside.
 """
 
 from __future__ import annotations
@@ -85,7 +94,8 @@ DEFAULT_CLEARANCE_MM: Final[Mapping[str, float]] = MappingProxyType(
         "other": 1.0,
     }
 )
-"""Default minimum occlusal clearance per material, in mm (configurable in ReportLimits)."""
+"""Default minimum occlusal clearance (the room between the preparation and the antagonist,
+the material's occlusal thickness) per material, in mm (configurable in ReportLimits)."""
 
 
 class WarningCode(StrEnum):
@@ -93,6 +103,8 @@ class WarningCode(StrEnum):
 
     ContactOpen = "contact_open"
     ContactTight = "contact_tight"
+    OcclusionOpen = "occlusion_open"
+    OcclusionHeavy = "occlusion_heavy"
     ClearanceLow = "clearance_low"
     WallThin = "wall_thin"
     NotWatertight = "not_watertight"
@@ -103,13 +115,17 @@ class ReportLimits:
     """The clinical ranges the report checks; every field is configurable.
 
     Defaults: proximal contacts 0-0.1 mm (above: open contact, below 0: too tight), occlusal
-    clearance per material (``DEFAULT_CLEARANCE_MM``), walls at least 0.8 mm. The wall is not
-    measured within ``wall_margin_exclusion_mm`` of the margin line, where every crown thins
-    out to its margin.
+    contact with the antagonist 0-0.2 mm (above: out of occlusion, below 0: pressing into
+    it), occlusal clearance from the preparation to the antagonist per material
+    (``DEFAULT_CLEARANCE_MM``), walls at least 0.8 mm. The wall is not measured within
+    ``wall_margin_exclusion_mm`` of the margin line, where every crown thins out to its
+    margin.
     """
 
     contact_min_mm: float = 0.0
     contact_max_mm: float = 0.1
+    occlusal_contact_min_mm: float = 0.0
+    occlusal_contact_max_mm: float = 0.2
     clearance_mm: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_CLEARANCE_MM))
     wall_min_mm: float = 0.8
     wall_margin_exclusion_mm: float = 1.0
@@ -148,9 +164,12 @@ class CrownReport:
     """The measured quality of one crown proposal; lengths in mm, volume in mm^3.
 
     ``contacts_mm`` has one entry per neighbour, in the order given (negative: the surfaces
-    overlap by that much). ``occlusal_clearance_mm`` is None without an antagonist,
-    ``min_wall_thickness_mm`` None without a preparation (or when no outer crown surface is
-    measured), ``volume_mm3`` None unless the crown is watertight.
+    overlap by that much). ``occlusal_contact_mm`` is the signed minimum gap from the crown
+    to the antagonist (negative: the crown penetrates it), None without an antagonist.
+    ``occlusal_clearance_mm`` is the minimum distance from the preparation to the antagonist
+    (the room for the material), None without an antagonist or without a preparation (a
+    pontic). ``min_wall_thickness_mm`` is None without a preparation (or when no outer crown
+    surface is measured), ``volume_mm3`` None unless the crown is watertight.
     """
 
     material: str
@@ -162,6 +181,7 @@ class CrownReport:
     watertight: bool
     warnings: list[ReportWarning]
     resolution_mm: float
+    occlusal_contact_mm: float | None = None
 
     @property
     def warning_codes(self) -> list[str]:
@@ -178,7 +198,11 @@ class CrownReport:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CrownReport:
-        """The report from ``to_dict`` output. Raises KeyError / ValueError on bad input."""
+        """The report from ``to_dict`` output. Raises KeyError / ValueError on bad input.
+
+        Reports stored before ``occlusal_contact_mm`` existed read back with it None (their
+        ``occlusal_clearance_mm`` was then measured from the crown, not the preparation).
+        """
         warnings = [
             ReportWarning(
                 code=WarningCode(item["code"]),
@@ -199,6 +223,7 @@ class CrownReport:
             watertight=bool(data["watertight"]),
             warnings=warnings,
             resolution_mm=float(data["resolution_mm"]),
+            occlusal_contact_mm=_optional_float(data.get("occlusal_contact_mm")),
         )
 
     @classmethod
@@ -455,7 +480,8 @@ def _in_box(points: FloatArray, low: FloatArray, high: FloatArray, pad: float) -
 
 
 def _surface_gap(crown: _Surface, crown_watertight: bool, other: Mesh, resolution: float) -> float:
-    """The minimum distance between the crown and ``other``, negative when they overlap."""
+    """The minimum distance between ``crown`` (the crown, or any surface measured like it:
+    the preparation) and ``other``, negative when they overlap."""
     other_watertight = open_edge_count(other) == 0
     best = math.inf
     for pad in (CROP_PAD_MM, math.inf):
@@ -623,12 +649,15 @@ def crown_report(
     """Measure a crown proposal against its margin, neighbours, antagonist and preparation.
 
     Guarantees: distances are within ``resolution_mm`` above the true surface distance (in
-    practice exact, see the module docstring); contacts are negative only when penetration
-    is detected (a point of one mesh inside the other, watertight one); clearance is the
-    minimum distance from the whole crown to the antagonist (only the occlusal surface faces
-    it); wall thickness is measured from the crown's outer surface, not within
-    ``limits.wall_margin_exclusion_mm`` of the margin; warnings come in the order
-    not_watertight, contacts (per neighbour), clearance, wall.
+    practice exact, see the module docstring); contacts (proximal and occlusal) are negative
+    only when penetration is detected (a point of one mesh inside the other, watertight
+    one); the occlusal contact is the minimum distance from the whole crown to the
+    antagonist (only the occlusal surface faces it); the clearance is the minimum distance
+    from the whole preparation to the antagonist (negative only when the antagonist is
+    watertight and the preparation reaches into it, or the preparation is closed and the
+    antagonist reaches into it); wall thickness is measured from the crown's outer surface,
+    not within ``limits.wall_margin_exclusion_mm`` of the margin; warnings come in the order
+    not_watertight, contacts (per neighbour), occlusion (open or heavy), clearance, wall.
 
     Raises ValueError for a bad margin polyline, more than two neighbours, an unknown
     material, a non-positive resolution, or a mesh that fails ``Mesh.check``
@@ -688,17 +717,48 @@ def crown_report(
                 )
             )
 
-    clearance = None
+    occlusion = None
     if antagonist is not None:
-        clearance = _surface_gap(surface, watertight, antagonist, resolution_mm)
+        occlusion = _surface_gap(surface, watertight, antagonist, resolution_mm)
+        if occlusion > limits.occlusal_contact_max_mm:
+            warnings.append(
+                ReportWarning(
+                    WarningCode.OcclusionOpen,
+                    occlusion,
+                    limits.occlusal_contact_max_mm,
+                    f"the crown is out of occlusion: gap to the antagonist {_fmt(occlusion)}, "
+                    f"at most {_fmt(limits.occlusal_contact_max_mm)}",
+                )
+            )
+        elif occlusion < limits.occlusal_contact_min_mm:
+            warnings.append(
+                ReportWarning(
+                    WarningCode.OcclusionHeavy,
+                    occlusion,
+                    limits.occlusal_contact_min_mm,
+                    f"the crown presses into the antagonist: {_fmt(occlusion)}, "
+                    f"at least {_fmt(limits.occlusal_contact_min_mm)}",
+                )
+            )
+
+    clearance = None
+    if antagonist is not None and preparation is not None:
+        prep_closed = open_edge_count(preparation) == 0
+        stump = _outward(preparation, prep_closed)
+        clearance = _surface_gap(
+            _Surface(stump.vertices, stump.faces, resolution_mm),
+            prep_closed,
+            antagonist,
+            resolution_mm,
+        )
         if clearance < clearance_limit:
             warnings.append(
                 ReportWarning(
                     WarningCode.ClearanceLow,
                     clearance,
                     clearance_limit,
-                    f"occlusal clearance {_fmt(clearance)} is below {_fmt(clearance_limit)} "
-                    f"for {material}",
+                    f"the preparation leaves too little occlusal room for {material}: "
+                    f"{_fmt(clearance)} to the antagonist, at least {_fmt(clearance_limit)}",
                 )
             )
 
@@ -727,4 +787,5 @@ def crown_report(
         watertight=watertight,
         warnings=warnings,
         resolution_mm=resolution_mm,
+        occlusal_contact_mm=occlusion,
     )

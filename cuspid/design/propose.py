@@ -20,13 +20,18 @@ returns everything in the scan's input frame:
    neighbours, its cusp height from the neighbours' heights above their gingiva. The
    outline ring is warped onto the margin, so the crown emerges from the finish line.
 5. **Contacts** are adjusted (each half of the crown separately) until the gap to each
-   neighbour's surface is about ``CONTACT_TARGET_MM``; the **occlusal surface** is lowered
-   smoothly where it comes closer than the material's clearance (plus
-   ``CLEARANCE_SLACK_MM``) to the antagonist, and the contacts refitted (lowering the
-   marginal ridges can open them). Throughout, the outer surface is pushed out along the
-   preparation's normals to the report's minimum wall thickness (plus ``WALL_SLACK_MM``)
-   away from the margin, except where that would push it into a neighbour (``_Walls``):
-   the minimum wall wins over the clearance, the contact over the wall.
+   neighbour's surface is about ``CONTACT_TARGET_MM``; the **occlusal surface** is put in
+   light contact with the antagonist (``OCCLUSAL_TARGET_MM``, inside the report's occlusal
+   contact range): raised as a whole when it stands clear of it (by at most
+   ``OCCLUSAL_RAISE_MAX_MM``, a template is not stretched further), lowered smoothly where
+   it would press into it, and the contacts refitted (moving the marginal ridges changes
+   them); the occlusal contact is then corrected by the report's exact measure
+   (``_occlude``). Throughout, the outer surface is pushed out along the preparation's
+   normals to the report's minimum wall thickness (plus ``WALL_SLACK_MM``) away from the
+   margin, except where that would push it into a neighbour (``_Walls``): the minimum wall
+   wins over the occlusal contact (a preparation reduced too little leaves a crown pressing
+   into the antagonist, and the report warns occlusion_heavy and clearance_low), the
+   proximal contact over the wall.
 6. **Intaglio**: the preparation's own triangles inside the margin (never a neighbour's,
    holes left where the preparation dips below a scalloped margin filled), offset by the
    cement gap along their normals, joined to the outer surface's margin ring by a band of
@@ -73,8 +78,12 @@ CEMENT_GAP_MM: Final = 0.05
 """The intaglio lies this far off the preparation (the cement space)."""
 CONTACT_TARGET_MM: Final = 0.03
 """Proximal gap aimed at, inside the default 0-0.1 mm contact range."""
-CLEARANCE_SLACK_MM: Final = 0.1
-"""The occlusal surface is kept this much beyond the material's minimum clearance."""
+OCCLUSAL_TARGET_MM: Final = 0.05
+"""Gap to the antagonist aimed at (light occlusal contact), inside the default 0-0.2 mm
+occlusal contact range of the report."""
+OCCLUSAL_RAISE_MAX_MM: Final = 0.5
+"""The template's occlusal surface is raised towards the antagonist by at most this much
+(a crown still farther away is left out of occlusion, and the report says so)."""
 WALL_SLACK_MM: Final = 0.1
 """The outer surface is kept this much beyond the minimum wall thickness from the
 preparation (``ReportLimits.wall_min_mm``), away from the margin."""
@@ -92,6 +101,8 @@ _MARGIN_ABOVE_GUM_MM: Final = 2.5  # a finish line lies at most this far above t
 _FLAT_NZ: Final = 0.72  # a vertex normal this close to occlusal is on a flat surface
 _CORRECTIONS: Final = 2  # contact corrections by the report's exact measure
 _CONTACT_RANGE_MM: Final = (0.005, 0.08)  # a contact outside this is corrected
+_OCCLUSAL_RANGE_MM: Final = (0.01, 0.12)  # an occlusal contact outside this is corrected
+_OCCLUSAL_STEP_MM: Final = 0.5  # the largest exact occlusal correction at once
 _BESIDE_MM: Final = 0.2  # a point behind a neighbour's vertex normal and this close to its
 # line is inside the neighbour (farther beside it, it is past the neighbour's border)
 _STUMP_ABOVE_GUM_MM: Final = 0.5  # a stump's vertices stand this far above the gingiva
@@ -439,7 +450,12 @@ class _Builder:
         points[self.rim] = ring
         return points
 
-    def outer(self, fit: _Fit, lowering: FloatArray | None = None) -> FloatArray:
+    def outer(
+        self, fit: _Fit, lowering: FloatArray | None = None, *, walls: bool = True
+    ) -> FloatArray:
+        """The outer grid: the template's surface at ``fit``, its occlusal surface lowered by
+        ``lowering`` (mm per grid vertex, negative raises it), then pushed out to the
+        minimum wall (unless ``walls`` is False)."""
         ring = self.margin_ring(fit)
         uv = self.rho[:, None] * self.outline[self.segment]
         xy = fit.centre + self._scaled(uv, fit)
@@ -455,7 +471,7 @@ class _Builder:
         z = margin[:, 2] + (top - margin[:, 2]) * profile
         points = np.concatenate([xy, z[:, None]], axis=1)
         points[self.rim] = ring
-        if self.walls is not None:
+        if walls and self.walls is not None:
             points = self.walls.push(points, ring, ~self.rim)
         return points
 
@@ -560,39 +576,96 @@ def _correct_contacts(
             break
 
 
-def _lowering(
-    builder: _Builder, fit: _Fit, antagonist: FloatArray, normals: FloatArray, clearance: float
+def _occlusal_gaps(
+    outer: FloatArray, tree: cKDTree, antagonist: FloatArray, normals: FloatArray, reach: float
+) -> FloatArray:
+    """Estimated signed gap from each outer grid point to the antagonist (negative inside
+    it; inf farther than ``reach``): the distance along the nearest antagonist vertex's
+    normal, which approaches the distance to its surface (the vertex distance overestimates
+    it between coarse vertices), or minus the vertex distance behind it."""
+    distance, index = tree.query(outer, distance_upper_bound=reach)
+    gaps = np.full(len(outer), np.inf)
+    close = np.isfinite(distance)
+    if close.any():
+        nearest = np.asarray(index)[close]
+        offset = outer[close] - antagonist[nearest]
+        along = np.einsum("ij,ij->i", offset, normals[nearest])
+        gaps[close] = np.where(along < 0, -distance[close], along)
+    return gaps
+
+
+def _occlusal_lowering(
+    builder: _Builder, fit: _Fit, antagonist: FloatArray, normals: FloatArray
 ) -> FloatArray | None:
-    """A smooth lowering of the occlusal surface (mm per grid vertex) that keeps it at least
-    ``clearance`` + slack from the antagonist; None when nothing needs lowering."""
+    """The occlusal surface's lowering (mm per grid vertex, negative: raised) that puts it
+    in light contact with the antagonist; None when it is nowhere near the antagonist.
+
+    Guarantees (by the vertex estimate ``_occlusal_gaps``): the whole occlusal surface is
+    raised by the smaller of its gap less ``OCCLUSAL_TARGET_MM`` and
+    ``OCCLUSAL_RAISE_MAX_MM`` when it stands clear; then lowered smoothly (Gaussian bumps)
+    wherever it comes closer than the target, except at points the minimum wall holds up
+    (lowering cannot move them, and must not sink the surface around them).
+    """
     tree = cKDTree(antagonist)
-    target = clearance + CLEARANCE_SLACK_MM
-    lowering = np.zeros(len(builder.rho))
-    changed = False
+    reach = OCCLUSAL_RAISE_MAX_MM + 3.0
+    inner = ~builder.rim
+    gaps = _occlusal_gaps(builder.outer(fit), tree, antagonist, normals, reach)
+    lowest = float(gaps[inner].min())
+    if not math.isfinite(lowest):
+        return None
+    raise_by = float(np.clip(lowest - OCCLUSAL_TARGET_MM, 0.0, OCCLUSAL_RAISE_MAX_MM))
+    lowering = np.full(len(builder.rho), -raise_by)
     spread = 1.2
     for _ in range(8):
         outer = builder.outer(fit, lowering)
-        distance, index = tree.query(outer, distance_upper_bound=target + 3.0)
-        close = np.isfinite(distance)
-        if not close.any():
-            break
-        index = np.asarray(index)[close]
-        offset = outer[close] - antagonist[index]
-        along = np.einsum("ij,ij->i", offset, normals[index])
-        # The distance along the nearest vertex's normal approaches the distance to the
-        # surface (the vertex distance overestimates it between coarse vertices).
-        depth = np.where(along < 0, distance[close] + target, target - along)
-        need = np.zeros(len(outer))
-        need[close] = depth
-        need[builder.rim] = 0.0
+        held = np.linalg.norm(outer - builder.outer(fit, lowering, walls=False), axis=1) > 1e-9
+        gaps = _occlusal_gaps(outer, tree, antagonist, normals, reach)
+        need = np.where(np.isfinite(gaps), OCCLUSAL_TARGET_MM - gaps, 0.0)
+        need[builder.rim | held] = 0.0
         if need.max() <= 0.01:
             break
-        changed = True
         worst = np.flatnonzero(need > 0.01)
         d2 = ((outer[:, None, :2] - outer[None, worst, :2]) ** 2).sum(axis=2)
         bump = (need[worst][None, :] * np.exp(-d2 / (2 * spread**2))).max(axis=1)
         lowering = lowering + bump * 1.05
-    return lowering if changed else None
+    return lowering
+
+
+def _occlude(
+    builder: _Builder,
+    fit: _Fit,
+    antagonist: Mesh,
+    lowering: FloatArray,
+) -> FloatArray:
+    """``lowering`` shifted as a whole, at most twice, until the occlusal contact the report
+    measures (exact, with penetration) lies within ``_OCCLUSAL_RANGE_MM`` (the vertex
+    estimate that steered ``_occlusal_lowering`` is not exact); a shift that does not bring
+    it closer to ``OCCLUSAL_TARGET_MM`` (the minimum wall holds the surface) is undone, and
+    the surface is never raised by more than ``OCCLUSAL_RAISE_MAX_MM`` in all. The
+    antagonist is in local coordinates."""
+
+    def measure(candidate: FloatArray) -> float:
+        crown = builder.mesh(builder.outer(fit, candidate), builder.intaglio(fit))
+        report = crown_report(crown, margin=builder.margin_ring(fit), antagonist=antagonist)
+        gap = report.occlusal_contact_mm
+        return math.inf if gap is None else gap  # never None: an antagonist was given
+
+    gap = measure(lowering)
+    for _ in range(_CORRECTIONS):
+        if _OCCLUSAL_RANGE_MM[0] <= gap <= _OCCLUSAL_RANGE_MM[1]:
+            break
+        # A positive step raises the surface (lowers it less).
+        room = OCCLUSAL_RAISE_MAX_MM + float(lowering[~builder.rim].min())
+        step = float(np.clip(gap - OCCLUSAL_TARGET_MM, -_OCCLUSAL_STEP_MM, _OCCLUSAL_STEP_MM))
+        step = min(step, max(room, 0.0))
+        if abs(step) < 1e-3:
+            break
+        candidate = lowering - step
+        moved = measure(candidate)
+        if abs(moved - OCCLUSAL_TARGET_MM) >= abs(gap - OCCLUSAL_TARGET_MM):
+            break
+        lowering, gap = candidate, moved
+    return lowering
 
 
 def _neighbour(
@@ -638,8 +711,10 @@ def propose_crown(
     Guarantees: the crown is watertight (every edge shared by two opposite faces) with
     positive volume, in the scan's input frame; its margin ring is the detected margin line
     (``margin``, closed, in the input frame); it is fitted between the neighbours present
-    (mesial and distal) and, with an antagonist, lowered to the material's clearance plus
-    ``CLEARANCE_SLACK_MM``; ``report`` is ``crown_report`` of it with those neighbours,
+    (mesial and distal) and, with an antagonist, its occlusal surface is brought into light
+    contact with it (``OCCLUSAL_TARGET_MM``; raised by at most ``OCCLUSAL_RAISE_MAX_MM``,
+    never left pressing into it unless the minimum wall over the preparation holds it
+    there); ``report`` is ``crown_report`` of it with those neighbours,
     the antagonist and the preparation. Without a prepared tooth (fewer than
     ``MIN_TOOTH_VERTICES`` labelled vertices, and no stump standing between both neighbours
     where the label is missing) the crown is a pontic resting on the ridge between both
@@ -659,7 +734,7 @@ def propose_crown(
     try:
         mesial_fdi, distal_fdi = neighbour_positions(tooth)
         tooth_jaw = jaw_of_fdi(tooth)
-        clearance = limits.clearance_for(material)
+        limits.clearance_for(material)  # an unknown material is refused before any work
     except ValueError as error:
         raise ProposalFailed(str(error)) from None
     if antagonist is not None:
@@ -686,7 +761,6 @@ def propose_crown(
             segmentation,
             pose,
             material,
-            clearance,
             limits,
             (mesial_fdi, distal_fdi),
         )
@@ -705,7 +779,6 @@ def _propose(
     seg: SegmentationResult,
     pose: Pose,
     material: str,
-    clearance: float,
     limits: ReportLimits,
     candidates: tuple[int, int | None],
 ) -> CrownProposal:
@@ -858,10 +931,13 @@ def _propose(
         above = np.hypot(opposite_local[:, 0] - fit.centre[0], opposite_local[:, 1]) < 8.0
         if above.any() and opp_normals_local[above, 2].mean() > 0:
             opp_normals_local = -opp_normals_local  # its occlusal surface faces down here
-        lowering = _lowering(builder, fit, opposite_local, opp_normals_local, clearance)
+        lowering = _occlusal_lowering(builder, fit, opposite_local, opp_normals_local)
         if lowering is not None:
             _fit_contacts(builder, fit, neighbours, lowering)
     _correct_contacts(builder, fit, neighbours, local, lowering)
+    if antagonist is not None and lowering is not None:
+        opposite_mesh = _compact(Mesh(opposite_local, antagonist.faces))
+        lowering = _occlude(builder, fit, opposite_mesh, lowering)
     outer = builder.outer(fit, lowering)
     crown_local = None
     if not pontic:

@@ -21,6 +21,7 @@ import pytest
 from django.db.models import Max
 from django.test import Client
 from django.urls import reverse
+from django.utils import translation
 from pytest_django.fixtures import Settings
 
 from cuspid.accounts.models import User
@@ -55,6 +56,7 @@ from cuspid.cases.suggest import (
     suggestion_compute,
 )
 from cuspid.cases.tasks import suggestion_run_task
+from cuspid.cases.views.suggestions import _crown_figures
 from cuspid.core import clock
 from cuspid.core.errors import InvalidInput, PermissionDenied
 from cuspid.design.crown_report import open_edge_count
@@ -348,6 +350,8 @@ def test_a_ready_suggestion_reloads_the_page_and_its_review_page_paints_the_scan
     assert str(suggestion.scan_id) in {mesh["id"] for mesh in config["meshes"]}
     assert "Crown on tooth 36" in html
     assert "Open contact with neighbour 2" in html
+    assert "Occlusal contact" in html
+    assert "Occlusal clearance (preparation)" in html
     assert "Start the next revision from this suggestion" in html
     streamed = designer.get(labels_url)
     assert streamed["Cache-Control"] == "no-store"
@@ -515,3 +519,65 @@ def test_a_designers_revision_has_no_ai_panel(team: Team, case: Case, signed_in:
     )
     assert 'id="ai-report"' not in html
     assert '"labelMap": null' in html
+
+
+def _occlusal_report(**changes: object) -> dict[str, Any]:
+    report: dict[str, Any] = {
+        "material": "zirconia",
+        "margin_length_mm": 30.0,
+        "contacts_mm": [0.02],
+        "occlusal_contact_mm": -0.15,
+        "occlusal_clearance_mm": 0.7,
+        "min_wall_thickness_mm": 0.9,
+        "volume_mm3": 150.0,
+        "watertight": True,
+        "warnings": [
+            {"code": "occlusion_heavy", "value": -0.15, "limit": 0.0, "message": "heavy"},
+            {"code": "clearance_low", "value": 0.7, "limit": 1.0, "message": "low"},
+        ],
+        "resolution_mm": 0.1,
+    }
+    report.update(changes)
+    return report
+
+
+def test_the_report_lists_the_occlusal_contact_and_the_preparations_clearance() -> None:
+    with translation.override("en"):
+        figures = _crown_figures({"tooth": 36, "report": _occlusal_report()})
+        rows = {what: (value, warn) for what, value, warn in figures.rows}
+        assert rows["Occlusal contact"] == ("-0.15 mm", True)
+        assert rows["Occlusal clearance (preparation)"] == ("0.70 mm", True)
+        assert figures.warnings == [
+            "The crown presses into the antagonist: -0.15 mm, at least 0.00 mm.",
+            "The preparation leaves too little occlusal room: 0.70 mm to the antagonist, "
+            "at least 1.00 mm for this material.",
+        ]
+        open_report = _occlusal_report(
+            occlusal_contact_mm=0.5,
+            warnings=[{"code": "occlusion_open", "value": 0.5, "limit": 0.2, "message": "x"}],
+        )
+        opened = _crown_figures({"tooth": 36, "report": open_report})
+        assert opened.warnings == [
+            "The crown is out of occlusion: 0.50 mm from the antagonist, at most 0.20 mm."
+        ]
+    with translation.override("fr"):
+        french = _crown_figures({"tooth": 36, "report": _occlusal_report()})
+        assert [what for what, _, _ in french.rows][2:4] == [
+            "Contact occlusal",
+            "Espace occlusal (préparation)",
+        ]
+        assert french.warnings[0].startswith("La couronne appuie dans l")
+
+
+def test_a_report_stored_before_the_occlusal_contact_keeps_its_old_rows() -> None:
+    # Its clearance was measured from the crown: no contact row, the old wording.
+    stored = _occlusal_report(
+        warnings=[{"code": "clearance_low", "value": 0.7, "limit": 1.0, "message": "low"}]
+    )
+    del stored["occlusal_contact_mm"]
+    with translation.override("en"):
+        figures = _crown_figures({"tooth": 36, "report": stored})
+    whats = [what for what, _, _ in figures.rows]
+    assert "Occlusal contact" not in whats
+    assert "Occlusal clearance" in whats
+    assert figures.warnings == ["Occlusal clearance 0.70 mm, at least 1.00 mm for this material."]

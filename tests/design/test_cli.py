@@ -225,7 +225,12 @@ def test_propose_writes_a_watertight_crown_and_its_report(
     assert parsed.watertight
     assert parsed.material == "zirconia"
     assert len(parsed.contacts_mm) == 2
+    # The clearance is the preparation's room under the antagonist (the synthetic occlusal
+    # reduction is 1.5-1.9 mm); the occlusal contact is the crown's own gap to it.
     assert parsed.occlusal_clearance_mm is not None
+    assert parsed.occlusal_clearance_mm >= 1.5
+    assert parsed.occlusal_contact_mm is not None
+    assert parsed.occlusal_contact_mm < parsed.occlusal_clearance_mm
 
 
 def test_propose_errors_are_one_line(

@@ -174,21 +174,93 @@ def test_a_contact_between_an_edge_and_a_face_is_measured_within_resolution() ->
     assert report.contacts_mm[0] == pytest.approx(0.07, abs=1e-6)
 
 
-@pytest.mark.parametrize(("material", "warns"), [("zirconia", True), ("gold", False)])
-def test_clearance_to_the_antagonist_depends_on_the_material(material: str, warns: bool) -> None:
-    antagonist = _box((-6.0, -6.0, HALF + 0.6), (6.0, 6.0, HALF + 5.0))
-    report = crown_report(_cube(), margin=MARGIN, antagonist=antagonist, material=material)
-    assert report.occlusal_clearance_mm == pytest.approx(0.6, abs=1e-6)
-    assert report.warning_codes == (["clearance_low"] if warns else [])
-    if warns:
+def _stump(room: float, contact: float = 0.05) -> tuple[Mesh, Mesh]:
+    """A preparation (closed box 1 mm inside the crown but for its top) leaving
+    ``room`` mm to an antagonist that the cube crown touches at ``contact`` mm."""
+    antagonist = _box((-6.0, -6.0, HALF + contact), (6.0, 6.0, HALF + 5.0))
+    preparation = _box((-4.0, -4.0, -4.0), (4.0, 4.0, HALF + contact - room))
+    return preparation, antagonist
+
+
+@pytest.mark.parametrize(("room", "codes"), [(0.6, ["clearance_low", "wall_thin"]), (1.5, [])])
+def test_the_clearance_is_the_room_between_the_preparation_and_the_antagonist(
+    room: float, codes: list[str]
+) -> None:
+    # The crown is in light occlusal contact (0.05 mm) either way: only the preparation's
+    # reduction decides the clearance. With 0.6 mm of room no 0.8 mm wall fits either.
+    preparation, antagonist = _stump(room)
+    report = crown_report(_cube(), margin=MARGIN, antagonist=antagonist, preparation=preparation)
+    assert report.occlusal_contact_mm == pytest.approx(0.05, abs=1e-6)
+    assert report.occlusal_clearance_mm == pytest.approx(room, abs=1e-6)
+    assert report.warning_codes == codes
+    if codes:
         assert report.warnings[0].limit == DEFAULT_CLEARANCE_MM["zirconia"]
+        assert report.warnings[0].value == pytest.approx(0.6, abs=1e-6)
+        assert "preparation leaves too little occlusal room" in report.warnings[0].message
+
+
+@pytest.mark.parametrize(("material", "warns"), [("zirconia", True), ("gold", False)])
+def test_the_clearance_limit_depends_on_the_material(material: str, warns: bool) -> None:
+    preparation, antagonist = _stump(0.9)
+    limits = ReportLimits(wall_min_mm=0.5)
+    report = crown_report(
+        _cube(),
+        margin=MARGIN,
+        antagonist=antagonist,
+        preparation=preparation,
+        material=material,
+        limits=limits,
+    )
+    assert report.occlusal_clearance_mm == pytest.approx(0.9, abs=1e-6)
+    assert report.warning_codes == (["clearance_low"] if warns else [])
+
+
+def test_an_open_preparation_is_measured_too_and_a_pontic_has_no_clearance() -> None:
+    preparation, antagonist = _stump(1.2)
+    corners = preparation.vertices[preparation.faces]
+    open_stump = Mesh.of(
+        preparation.vertices,
+        preparation.faces[~np.all(np.isclose(corners[:, :, 2], -4.0), axis=1)],
+    )
+    report = crown_report(_cube(), margin=MARGIN, antagonist=antagonist, preparation=open_stump)
+    assert report.occlusal_clearance_mm == pytest.approx(1.2, abs=1e-6)
+    pontic = crown_report(_cube(), margin=MARGIN, antagonist=antagonist)
+    assert pontic.occlusal_clearance_mm is None
+    assert pontic.occlusal_contact_mm == pytest.approx(0.05, abs=1e-6)
+    assert pontic.warnings == []
+
+
+@pytest.mark.parametrize(
+    ("offset", "code", "limit"),
+    [(0.5, "occlusion_open", 0.2), (-0.2, "occlusion_heavy", 0.0)],
+)
+def test_a_crown_out_of_occlusion_or_pressing_into_the_antagonist_warns(
+    offset: float, code: str, limit: float
+) -> None:
+    # 0.5 mm short of the antagonist, or its top 0.2 mm inside it.
+    antagonist = _box((-6.0, -6.0, HALF + offset), (6.0, 6.0, HALF + 5.0))
+    report = crown_report(_cube(), margin=MARGIN, antagonist=antagonist)
+    assert report.occlusal_contact_mm == pytest.approx(offset, abs=1e-6)
+    assert report.warning_codes == [code]
+    assert report.warnings[0].limit == limit
+    assert report.warnings[0].value == pytest.approx(offset, abs=1e-6)
+
+
+def test_the_occlusal_contact_range_is_configurable() -> None:
+    antagonist = _box((-6.0, -6.0, HALF + 0.5), (6.0, 6.0, HALF + 5.0))
+    loose = ReportLimits(occlusal_contact_max_mm=0.6)
+    assert crown_report(_cube(), margin=MARGIN, antagonist=antagonist, limits=loose).warnings == []
+    touching = _box((-6.0, -6.0, HALF), (6.0, 6.0, HALF + 5.0))
+    strict = ReportLimits(occlusal_contact_min_mm=0.02)
+    report = crown_report(_cube(), margin=MARGIN, antagonist=touching, limits=strict)
+    assert report.warning_codes == ["occlusion_heavy"]
 
 
 def test_a_far_antagonist_beyond_the_crop_is_still_measured() -> None:
     antagonist = _box((-6.0, -6.0, HALF + 12.0), (6.0, 6.0, HALF + 15.0))
     report = crown_report(_cube(), margin=MARGIN, antagonist=antagonist)
-    assert report.occlusal_clearance_mm == pytest.approx(12.0, abs=1e-6)
-    assert report.warnings == []
+    assert report.occlusal_contact_mm == pytest.approx(12.0, abs=1e-6)
+    assert report.warning_codes == ["occlusion_open"]
 
 
 @pytest.mark.parametrize(("wall", "codes"), [(0.5, ["wall_thin"]), (1.0, [])])
@@ -267,12 +339,19 @@ def test_margin_length_of_a_circle_is_two_pi_r() -> None:
 
 def test_configurable_limits_change_the_verdict() -> None:
     neighbour = _box((HALF + 0.5, -4.0, -4.0), (HALF + 8.0, 4.0, 4.0))
-    antagonist = _box((-6.0, -6.0, HALF + 0.6), (6.0, 6.0, HALF + 5.0))
+    antagonist = _box((-6.0, -6.0, HALF + 0.3), (6.0, 6.0, HALF + 5.0))
     preparation = _cube(half=HALF - 0.5)
     inputs = {"neighbours": [neighbour], "antagonist": antagonist, "preparation": preparation}
     default = crown_report(_cube(), margin=MARGIN, **inputs)  # type: ignore[arg-type]
-    assert default.warning_codes == ["contact_open", "clearance_low", "wall_thin"]
-    lenient = ReportLimits(contact_max_mm=1.0, clearance_mm={"zirconia": 0.5}, wall_min_mm=0.4)
+    # The documented order: not_watertight, contacts, occlusion, clearance, wall.
+    assert default.warning_codes == ["contact_open", "occlusion_open", "clearance_low", "wall_thin"]
+    assert default.occlusal_clearance_mm == pytest.approx(0.8, abs=1e-6)
+    lenient = ReportLimits(
+        contact_max_mm=1.0,
+        occlusal_contact_max_mm=0.5,
+        clearance_mm={"zirconia": 0.5},
+        wall_min_mm=0.4,
+    )
     relaxed = crown_report(_cube(), margin=MARGIN, limits=lenient, **inputs)  # type: ignore[arg-type]
     assert relaxed.warnings == []
 
@@ -289,6 +368,7 @@ def test_json_has_sorted_stable_keys_rounded_floats_and_round_trips() -> None:
         "material",
         "min_wall_thickness_mm",
         "occlusal_clearance_mm",
+        "occlusal_contact_mm",
         "resolution_mm",
         "volume_mm3",
         "warnings",
@@ -308,9 +388,22 @@ def test_json_has_sorted_stable_keys_rounded_floats_and_round_trips() -> None:
             "value": 0.123,
         }
     ]
+    assert data["occlusal_contact_mm"] is None
     again = CrownReport.from_json(text)
     assert again.to_json() == text
     assert again.warnings[0].code is WarningCode.ContactOpen
+
+
+def test_a_report_stored_before_the_occlusal_contact_reads_back_without_it() -> None:
+    antagonist = _box((-6.0, -6.0, HALF + 0.1), (6.0, 6.0, HALF + 5.0))
+    current = crown_report(_cube(), margin=MARGIN, antagonist=antagonist).to_dict()
+    assert current["occlusal_contact_mm"] == 0.1
+    stored = {key: value for key, value in current.items() if key != "occlusal_contact_mm"}
+    stored["occlusal_clearance_mm"] = 1.4  # then measured from the crown
+    old = CrownReport.from_dict(stored)
+    assert old.occlusal_contact_mm is None
+    assert old.occlusal_clearance_mm == 1.4
+    assert old.to_dict() == {**stored, "occlusal_contact_mm": None}
 
 
 @pytest.mark.parametrize(

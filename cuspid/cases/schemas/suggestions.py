@@ -41,7 +41,10 @@ class SuggestionOut(Schema):
     report: dict[str, Any] | None = Field(
         None,
         description="When ready: the jaw, the teeth found, and per crown the engine's report "
-        "(margin length, contacts, clearance, wall thickness, volume, watertight, warnings).",
+        "(margin length, proximal contacts, occlusal contact crown to antagonist, occlusal "
+        "clearance preparation to antagonist, wall thickness, volume, watertight, warnings; "
+        "reports made before the occlusal contact existed lack it and measured the clearance "
+        "from the crown).",
     )
     created_at: datetime.datetime
     updated_at: datetime.datetime

@@ -194,18 +194,36 @@ def _mm(value: object) -> str:
     return "—" if not isinstance(value, int | float) else f"{value:.2f} mm"
 
 
-def _warning_text(warning: dict[str, Any]) -> str:
-    """A report warning in the reader's language, from its code and numbers."""
+def _warning_text(warning: dict[str, Any], *, legacy: bool = False) -> str:
+    """A report warning in the reader's language, from its code and numbers.
+
+    ``legacy``: the report predates the occlusal contact, when its clearance was measured
+    from the crown (not the preparation) to the antagonist; its clearance warning keeps the
+    wording it had then.
+    """
     values = {"value": _mm(warning.get("value")), "limit": _mm(warning.get("limit"))}
     neighbour = warning.get("neighbour")
     values["n"] = str(int(neighbour) + 1) if isinstance(neighbour, int) else "?"
     texts = {
         "contact_open": _("Open contact with neighbour %(n)s: %(value)s, at most %(limit)s."),
         "contact_tight": _("Too tight on neighbour %(n)s: %(value)s, at least %(limit)s."),
-        "clearance_low": _("Occlusal clearance %(value)s, at least %(limit)s for this material."),
+        "occlusion_open": _(
+            "The crown is out of occlusion: %(value)s from the antagonist, at most %(limit)s."
+        ),
+        "occlusion_heavy": _(
+            "The crown presses into the antagonist: %(value)s, at least %(limit)s."
+        ),
+        "clearance_low": _(
+            "The preparation leaves too little occlusal room: %(value)s to the antagonist, "
+            "at least %(limit)s for this material."
+        ),
         "wall_thin": _("Thinnest wall %(value)s, at least %(limit)s."),
         "not_watertight": _("The crown mesh is not closed (watertight)."),
     }
+    if legacy:
+        texts["clearance_low"] = _(
+            "Occlusal clearance %(value)s, at least %(limit)s for this material."
+        )
     return texts.get(str(warning.get("code", "")), _("A figure is outside its range.")) % values
 
 
@@ -213,6 +231,9 @@ def _crown_figures(entry: dict[str, Any]) -> CrownFigures:
     report = entry.get("report") or {}
     warnings = [w for w in report.get("warnings") or [] if isinstance(w, dict)]
     codes = {str(w.get("code", "")) for w in warnings}
+    # Reports stored before the occlusal contact existed measured the clearance from the
+    # crown: they keep their old row and wording.
+    legacy = "occlusal_contact_mm" not in report
     volume = report.get("volume_mm3")
     rows = [
         (_("Margin line length"), _mm(report.get("margin_length_mm")), False),
@@ -227,8 +248,19 @@ def _crown_figures(entry: dict[str, Any]) -> CrownFigures:
             )
             for n, value in enumerate(report.get("contacts_mm") or [])
         ],
+        *(
+            [
+                (
+                    _("Occlusal contact"),
+                    _mm(report.get("occlusal_contact_mm")),
+                    bool(codes & {"occlusion_open", "occlusion_heavy"}),
+                )
+            ]
+            if not legacy
+            else []
+        ),
         (
-            _("Occlusal clearance"),
+            _("Occlusal clearance") if legacy else _("Occlusal clearance (preparation)"),
             _mm(report.get("occlusal_clearance_mm")),
             "clearance_low" in codes,
         ),
@@ -243,7 +275,7 @@ def _crown_figures(entry: dict[str, Any]) -> CrownFigures:
     return CrownFigures(
         tooth=int(entry.get("tooth", 0)),
         rows=rows,
-        warnings=[_warning_text(w) for w in warnings],
+        warnings=[_warning_text(w, legacy=legacy) for w in warnings],
     )
 
 
