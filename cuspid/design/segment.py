@@ -12,7 +12,10 @@ The method uses geometry only (no learned weights, nothing downloaded):
    ``s``, spread by a +-5 mm maximum filter so that embrasures, gaps and the retromolar pad
    do not pull it down) is the reference. A vertex is crown when it is within 3 mm of it,
    or within 7.5 mm and on a steep (axial) wall; gingiva slopes gently. The decision is
-   smoothed on the mesh graph and cleaned of specks and islands.
+   smoothed on the mesh graph and cleaned of specks; gingiva islands ringed by tooth (up to
+   a crown's area: a prepared tooth's occlusal table) are tooth. Once the teeth are split
+   (step 4), each tooth's crown band is drawn again from its own highest point as well, so
+   a preparation standing 2-4 mm under its neighbours keeps its walls.
 4. **Instances and numbering, one side of the midline at a time**: a profile along the
    arch (crown-top height plus a share of the crown's width across the arch) dips at every
    embrasure; its minima, the ends of empty stretches and evenly spaced fallbacks are the
@@ -122,6 +125,10 @@ _MIRROR_SIGMA_MM: Final = 1.5  # the midline's spread about the arch's mirror pl
 _GAP_REACH_MM: Final = 3.0  # a gap that comes this close to the mirror plane may hold it
 _RIDGE_REACH_MM: Final = 12.0  # a piece is compared with the crowns this far mesial of it
 _RIDGE_DROP_MM: Final = 4.0  # a piece topping out this far below them is a bare ridge
+_ISLAND_MAX_MM2: Final = 150.0  # a gingiva island ringed by tooth up to this area is tooth
+# (a molar's occlusal table is about 80 mm2)
+_AREA_PER_VERTEX: Final = 0.87  # mesh area per vertex in units of spacing**2 (two
+# equilateral triangles per vertex)
 _CERVICAL_FLARE_MM: Final = 0.8  # the crown region's extent across the arch exceeds the
 # tabled bucco-lingual diameter by the flare of the gingival margin
 
@@ -261,18 +268,69 @@ def _smooth(adjacency: sparse.csr_matrix, values: FloatArray, rounds: int) -> Fl
     return np.asarray(out, dtype=np.float64)
 
 
-def _clean_region(adjacency: sparse.csr_matrix, mask: BoolArray, min_size: int) -> BoolArray:
-    """Drop tooth specks smaller than ``min_size`` and fill gingiva islands inside teeth."""
+def _clean_region(
+    adjacency: sparse.csr_matrix, mask: BoolArray, min_size: int, max_island: int
+) -> BoolArray:
+    """Drop tooth specks smaller than ``min_size`` vertices and fill the gingiva islands that
+    teeth enclose, up to ``max_island`` vertices.
+
+    Such an island is not gingiva, which runs on around the arch: it is a low, flat part of a
+    tooth ringed by its steep walls, chiefly the occlusal table of a prepared tooth (reduced
+    1.5-2 mm, so it falls out of the crown band). An island larger than a crown is left as it
+    is (the lingual gingiva of a scan cut off at the last molars may be ringed by teeth).
+    """
     out = mask.copy()
-    for target in (True, False):
+    for target, limit in ((True, min_size), (False, max_island)):
         idx = np.flatnonzero(out == target)
         if idx.size == 0:
             continue
         sub = adjacency[idx][:, idx]
         _, comp = connected_components(sub, directed=False)
         sizes = np.bincount(comp)
-        small = sizes[comp] < min_size
+        small = sizes[comp] < limit
+        if not target:
+            small &= sizes[comp] < sizes.max()  # the gingiva itself stays
         out[idx[small]] = not target
+    return out
+
+
+def _tooth_mask(adjacency: sparse.csr_matrix, crown: BoolArray, spacing: float) -> BoolArray:
+    """The tooth region from the per-vertex crown decision: smoothed on the mesh graph, its
+    specks dropped and the gingiva islands the teeth ring filled (``_clean_region``)."""
+    tooth = _smooth(adjacency, crown.astype(np.float64), 3) > 0.5
+    return _clean_region(
+        adjacency,
+        tooth,
+        max(20, int(_MIN_TOOTH_SHARE * crown.size)),
+        int(_ISLAND_MAX_MM2 / (_AREA_PER_VERTEX * spacing**2)),
+    )
+
+
+def _own_crowns(
+    z: FloatArray,
+    d: FloatArray,
+    steep: BoolArray,
+    sides: list[tuple[float, BoolArray, FloatArray]],
+    plan: list[list[tuple[float, float, int]]],
+) -> BoolArray:
+    """The crown decision of step 3 made per tooth of ``plan``, from the tooth's own highest
+    point instead of the crown-top line: within ``_CROWN_TOP_MM`` of it, or within
+    ``_CROWN_DEPTH_MM`` on a steep wall, inside the tooth's stretch of the arch.
+
+    The crown-top line takes the highest crowns within 5 mm, so a tooth standing well under
+    its neighbours (a preparation, reduced 1.5-2 mm occlusally and more than the neighbours'
+    cusp heights) falls partly out of the band; for a tooth of ordinary height the two agree
+    nearly everywhere."""
+    out = np.zeros(z.size, dtype=bool)
+    across = np.abs(d) < 8.0
+    for (_sign, side, u), teeth in zip(sides, plan, strict=True):
+        for start, stop, _position in teeth:
+            piece = across & (u >= start) & (u < stop)
+            found = side & piece
+            if not found.any():
+                continue
+            top = float(z[found].max())
+            out |= piece & ((z > top - _CROWN_TOP_MM) | ((z > top - _CROWN_DEPTH_MM) & steep))
     return out
 
 
@@ -688,10 +746,10 @@ def segment(mesh: Mesh, *, jaw: Jaw | None = None) -> SegmentationResult:
     adjacency = _adjacency(n, edges)
     spacing = _spacing(p, edges)
     normal_z = _smooth(adjacency, _vertex_normals(mesh, p)[:, 2], 2)
-    crown = (h > -_CROWN_TOP_MM) | ((h > -_CROWN_DEPTH_MM) & (normal_z < _STEEP_NZ))
+    steep = normal_z < _STEEP_NZ
+    crown = (h > -_CROWN_TOP_MM) | ((h > -_CROWN_DEPTH_MM) & steep)
     crown &= np.abs(d) < 8.0
-    tooth = _smooth(adjacency, crown.astype(np.float64), 3) > 0.5
-    tooth = _clean_region(adjacency, tooth, max(20, int(_MIN_TOOTH_SHARE * n)))
+    tooth = _tooth_mask(adjacency, crown, spacing)
     labels = np.zeros(n, dtype=np.int64)
     instances = np.zeros(n, dtype=np.int64)
     if not tooth.any():
@@ -708,10 +766,14 @@ def segment(mesh: Mesh, *, jaw: Jaw | None = None) -> SegmentationResult:
     right_q, left_q = _RIGHT_QUADRANT[found], _LEFT_QUADRANT[found]
     # Canonical -x (s < 0) is the patient's right on an upper jaw, the left on a lower jaw.
     neg_q, pos_q = (right_q, left_q) if found == "upper" else (left_q, right_q)
-    for (sign, side, u), teeth in zip(sides, plan, strict=True):
+    # Each tooth's crown again, measured from its own top: a prepared tooth stands 2-4 mm
+    # under its neighbours' crown-top line, and the band from that line misses its walls.
+    own = _own_crowns(p[:, 2], d, steep, sides, plan)
+    tooth = _tooth_mask(adjacency, crown | own, spacing)
+    for (sign, _side, u), teeth in zip(sides, plan, strict=True):
         quadrant = neg_q if sign < 0 else pos_q
         for start, stop, position in teeth:
-            labels[side & (u >= start) & (u < stop)] = quadrant * 10 + position
+            labels[tooth & (u >= start) & (u < stop)] = quadrant * 10 + position
     labels = _refine(mesh, p, adjacency, labels, spacing)
     # Instances 1..k from the patient's right distal end to the left distal end.
     present = sorted(
