@@ -125,6 +125,8 @@ _MIRROR_SIGMA_MM: Final = 1.5  # the midline's spread about the arch's mirror pl
 _GAP_REACH_MM: Final = 3.0  # a gap that comes this close to the mirror plane may hold it
 _RIDGE_REACH_MM: Final = 12.0  # a piece is compared with the crowns this far mesial of it
 _RIDGE_DROP_MM: Final = 4.0  # a piece topping out this far below them is a bare ridge
+_RIDGE_CROWN_PERCENTILE: Final = 75.0  # their height: this percentile of their profile
+_SAME_CUT_MM: Final = 0.2  # candidate cuts closer than this are one
 _ISLAND_MAX_MM2: Final = 150.0  # a gingiva island ringed by tooth up to this area is tooth
 # (a molar's occlusal table is about 80 mm2)
 _AREA_PER_VERTEX: Final = 0.87  # mesh area per vertex in units of spacing**2 (two
@@ -475,14 +477,18 @@ def _candidates(profile: _SideProfile) -> tuple[FloatArray, FloatArray]:
     last = np.flatnonzero(profile.present)
     end = float(profile.u[last[-1]]) + _PROFILE_STEP_MM if last.size else 0.0
     # Evenly spaced fallbacks, at a small cost, so that a split always exists even where
-    # the profile shows no embrasure (a flat contact, a partly covered gap).
-    for c in np.arange(_FALLBACK_STEP_MM, end, _FALLBACK_STEP_MM):
-        cuts.append(float(c))
-        depth.append(_FALLBACK_DEPTH)
-    order = np.argsort(cuts)
+    # the profile shows no embrasure (a flat contact, a partly covered gap); none where a
+    # cut was found, which the merging of near-equal cuts below would otherwise replace by
+    # the fallback (an embrasure on the fallback grid lost its reward).
+    found = np.asarray(cuts)
+    grid = np.arange(_FALLBACK_STEP_MM, end, _FALLBACK_STEP_MM)
+    grid = grid[np.abs(grid[:, None] - found[None, :]).min(axis=1) > _SAME_CUT_MM]
+    cuts += grid.tolist()
+    depth += [_FALLBACK_DEPTH] * grid.size
+    order = np.argsort(cuts, kind="stable")
     u = np.asarray(cuts)[order]
     r = np.asarray(depth)[order]
-    keep = (u < end - 0.5) & np.concatenate([[True], np.diff(u) > 0.2])
+    keep = (u < end - 0.5) & np.concatenate([[True], np.diff(u) > _SAME_CUT_MM])
     # No cut inside an empty stretch (only at its ends): a gap is judged whole.
     reach = int(0.5 / _PROFILE_STEP_MM)
     near = np.convolve(profile.present.astype(np.float64), np.ones(2 * reach + 1), "same") > 0
@@ -613,10 +619,14 @@ def _is_ridge(profile: _SideProfile, lo_bin: int, hi_bin: int) -> bool:
     relative to that line cannot tell.)"""
     reach = int(_RIDGE_REACH_MM / _PROFILE_STEP_MM)
     before = profile.level[max(0, lo_bin - reach) : lo_bin]
+    before = before[np.isfinite(before)]
     piece = profile.level[lo_bin : max(hi_bin, lo_bin + 1)]
-    if before.size == 0 or not np.isfinite(before).any() or piece.size == 0:
+    if before.size == 0 or piece.size == 0:
         return False
-    return bool(float(piece.max()) < float(before.max()) - _RIDGE_DROP_MM)
+    # The crowns' height there is their upper quartile, not their highest point: a canine's
+    # cusp tip stands 2-3 mm above the premolars, and a short premolar behind it is a tooth.
+    crowns = float(np.percentile(before, _RIDGE_CROWN_PERCENTILE))
+    return bool(float(piece.max()) < crowns - _RIDGE_DROP_MM)
 
 
 def _best_per_side(

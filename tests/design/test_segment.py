@@ -190,6 +190,23 @@ def test_a_coarse_scan_is_numbered(seed: int, jaw: str) -> None:
     _numbered_right(arch, segment(arch.mesh, jaw=jaw))  # type: ignore[arg-type]
 
 
+def test_an_embrasure_on_the_fallback_grid_is_cut() -> None:
+    # Crowded upper arch whose canine/premolar embrasures fall within 0.2 mm of the evenly
+    # spaced fallback cuts: the fallback used to replace them, the canine took in the first
+    # premolar and the quadrant was numbered one tooth short.
+    arch = synth_arch(
+        606, jaw="upper", target_vertices=80_863, pose=True, noise_mm=0.035, holes=1, crowding=0.6
+    )
+    _numbered_right(arch, segment(arch.mesh, jaw="upper"))
+
+
+def test_a_short_premolar_behind_a_tall_canine_is_a_tooth() -> None:
+    # The second premolar tops out 4 mm under the canine's cusp tip (1.5 mm under the first
+    # premolar): it is a tooth, not the bare ridge of a missing one.
+    arch = synth_arch(246, jaw="upper", target_vertices=96_000, noise_mm=0.011, holes=1)
+    _numbered_right(arch, segment(arch.mesh, jaw="upper"))
+
+
 @pytest.mark.parametrize(("seed", "tooth"), [(411, 46), (414, 26)])
 def test_a_prepared_tooth_is_segmented_as_that_tooth(seed: int, tooth: int) -> None:
     # Cut down 1.5-1.9 mm for a crown, the stump stands under its neighbours' crown-top
