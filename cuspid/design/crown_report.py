@@ -530,7 +530,8 @@ def _outward(mesh: Mesh, watertight: bool) -> Mesh:
 
 def _wall_thickness(
     crown: _Surface,
-    preparation: Mesh,
+    prep: _Surface,
+    prep_closed: bool,
     margin: FloatArray,
     exclusion: float,
     resolution: float,
@@ -550,18 +551,15 @@ def _wall_thickness(
     crown's over connected faces only (``_ring_smoothed_face_normals``, so its outer surface
     and intaglio never mix): a small fold of a scanned surface (or of an intaglio copied
     from it) does not flip the verdict. The preparation's outer side is taken from its
-    signed volume when it is closed, else from its vector area, which points from the margin
-    towards the crown (an open preparation is the stump's surface inside the margin).
+    signed volume when it is closed (``prep_closed``: ``prep`` then comes wound outward,
+    ``_outward``), else from its vector area, which points from the margin towards the crown
+    (an open preparation is the stump's surface inside the margin).
     """
-    prep = _Surface(preparation.vertices, preparation.faces, resolution)
     prep_normals = _smoothed_face_normals(prep.vertices, prep.faces)
-    if open_edge_count(preparation) == 0:
-        flip = signed_volume(preparation) < 0
-    else:
+    if not prep_closed:
         towards_crown = crown.vertices[np.unique(crown.faces)].mean(axis=0) - margin.mean(axis=0)
-        flip = float(prep_normals.sum(axis=0) @ towards_crown) < 0
-    if flip:
-        prep_normals = -prep_normals
+        if float(prep_normals.sum(axis=0) @ towards_crown) < 0:
+            prep_normals = -prep_normals
     normals = _ring_smoothed_face_normals(crown.vertices, crown.faces)
     centroids = crown.corners.mean(axis=1)
     _, nearest = prep.closest(centroids)
@@ -741,16 +739,17 @@ def crown_report(
                 )
             )
 
-    clearance = None
-    if antagonist is not None and preparation is not None:
+    # The preparation, wound outward when closed, measured by clearance and wall alike.
+    prep: _Surface | None = None
+    prep_closed = False
+    if preparation is not None:
         prep_closed = open_edge_count(preparation) == 0
         stump = _outward(preparation, prep_closed)
-        clearance = _surface_gap(
-            _Surface(stump.vertices, stump.faces, resolution_mm),
-            prep_closed,
-            antagonist,
-            resolution_mm,
-        )
+        prep = _Surface(stump.vertices, stump.faces, resolution_mm)
+
+    clearance = None
+    if antagonist is not None and prep is not None:
+        clearance = _surface_gap(prep, prep_closed, antagonist, resolution_mm)
         if clearance < clearance_limit:
             warnings.append(
                 ReportWarning(
@@ -763,9 +762,14 @@ def crown_report(
             )
 
     wall = None
-    if preparation is not None:
+    if prep is not None:
         wall = _wall_thickness(
-            surface, preparation, margin_points, limits.wall_margin_exclusion_mm, resolution_mm
+            surface,
+            prep,
+            prep_closed,
+            margin_points,
+            limits.wall_margin_exclusion_mm,
+            resolution_mm,
         )
         if wall is not None and wall < limits.wall_min_mm:
             warnings.append(
